@@ -1,0 +1,1 @@
+"""Adapters: everything that touches a library or the outside world, by technology."""

@@ -1,0 +1,1 @@
+"""Use cases, ports (typing.Protocol) and task definitions. Standard library only."""

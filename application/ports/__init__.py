@@ -1,0 +1,1 @@
+"""Ports: one Protocol per module, named for its role."""

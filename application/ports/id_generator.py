@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class IdGenerator(Protocol):
+    def new_id(self) -> str:
+        """A new identifier that sorts by creation time (a ULID)."""
+        ...

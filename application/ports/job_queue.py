@@ -1,0 +1,95 @@
+"""Job queue ports: the producer side use cases see, and the consumer side workers drive."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A claimed job. ``attempt`` is 1 on the first delivery and grows with each retry."""
+
+    id: str
+    task: str
+    payload: Mapping[str, Any]
+    attempt: int
+    max_attempts: int
+    enqueued_at: datetime
+    dedup_key: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: str
+    task: str
+    payload: Mapping[str, Any]
+    attempts: int
+    last_error: str
+    failed_at: datetime
+    dedup_key: str | None = None
+
+
+class JobQueue(Protocol):
+    """Where use cases put work. Delivery is at least once; handlers must be idempotent."""
+
+    async def enqueue(
+        self,
+        task: str,
+        payload: Mapping[str, Any],
+        *,
+        dedup_key: str | None = None,
+        delay_seconds: float = 0.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> str | None:
+        """Store a job durably and return its id.
+
+        With ``dedup_key``, a second enqueue while a job with that key is waiting, running
+        or recently done stores nothing and returns None. The job is not delivered before
+        ``delay_seconds``. Raises ``QueueUnavailable`` when the queue cannot be reached and
+        ``PayloadTooLarge`` past the backend's limit.
+        """
+        ...
+
+
+class JobConsumer(Protocol):
+    """What a worker runner drives. A received job is leased, not removed."""
+
+    visibility_timeout: float
+
+    async def receive(self, max_jobs: int, wait_seconds: float) -> list[Job]:
+        """Claim up to ``max_jobs`` due jobs, waiting at most ``wait_seconds`` for one.
+
+        Each is leased for ``visibility_timeout`` seconds; if it is neither acked nor
+        failed by then (its worker died), it is delivered again.
+        """
+        ...
+
+    async def ack(self, job: Job) -> None: ...
+
+    async def retry(self, job: Job, error: str, delay_seconds: float) -> None:
+        """Give the job back to be delivered again after ``delay_seconds``."""
+        ...
+
+    async def dead_letter(self, job: Job, error: str) -> None:
+        """Move the job to the dead-letter store with its last error."""
+        ...
+
+    async def extend_lease(self, job: Job, seconds: float) -> None:
+        """Keep a long-running job invisible to other workers for ``seconds`` more."""
+        ...
+
+
+class DeadLetterStore(Protocol):
+    async def list_dead(self, limit: int = 100) -> list[DeadLetter]: ...
+
+    async def replay(self, dead_letter_id: str) -> bool:
+        """Queue the dead job again as a fresh job (attempt 1); False if no such id."""
+        ...
+
+    async def purge(self) -> int:
+        """Delete every dead letter; returns how many."""
+        ...

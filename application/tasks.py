@@ -1,0 +1,87 @@
+"""Task names, their payloads, and the use case that runs each.
+
+Jobs carry ids, never objects: a payload is a small JSON object that the handler turns
+back into a frozen request, failing permanently when it is malformed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from application.errors import PermanentJobError
+
+GENERATE_REPLY = "generate_reply"
+SEND_MESSAGE = "send_message"
+
+
+def _required_str(payload: Mapping[str, Any], key: str) -> str:
+    value = payload.get(key)
+    if not isinstance(value, str) or not value:
+        raise PermanentJobError(f"payload field {key!r} missing or not a string: {payload!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateReplyPayload:
+    message_id: str
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> GenerateReplyPayload:
+        return cls(_required_str(payload, "message_id"))
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"message_id": self.message_id}
+
+    @property
+    def dedup_key(self) -> str:
+        return f"{GENERATE_REPLY}:{self.message_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class SendMessagePayload:
+    message_id: str
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> SendMessagePayload:
+        return cls(_required_str(payload, "message_id"))
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"message_id": self.message_id}
+
+    @property
+    def dedup_key(self) -> str:
+        return f"{SEND_MESSAGE}:{self.message_id}"
+
+
+P = TypeVar("P")
+P_contra = TypeVar("P_contra", contravariant=True)
+
+
+class TaskUseCase(Protocol[P_contra]):
+    async def execute(self, request: P_contra) -> object: ...
+
+
+class PayloadParser(Protocol[P]):
+    def from_payload(self, payload: Mapping[str, Any]) -> P: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec(Generic[P]):
+    name: str
+    payload_type: type[P]
+    use_case: type[TaskUseCase[P]]
+
+
+def task_registry() -> dict[str, TaskSpec[Any]]:
+    """Every task the application runs, by name. Workers are generated from this."""
+    # Imported here: use cases import this module for the names and payloads.
+    from application.use_cases.generate_reply import GenerateReply
+    from application.use_cases.send_outbound import SendOutboundMessage
+
+    specs: list[TaskSpec[Any]] = [
+        TaskSpec(GENERATE_REPLY, GenerateReplyPayload, GenerateReply),
+        TaskSpec(SEND_MESSAGE, SendMessagePayload, SendOutboundMessage),
+    ]
+    return {spec.name: spec for spec in specs}

@@ -1,0 +1,93 @@
+"""Produce and store the reply to an inbound message, then queue its send.
+
+Idempotent per inbound message: at most one reply row exists (unique ``reply_to_id``), so
+a redelivered job reuses the stored reply instead of writing or sending a second one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from application.errors import PermanentJobError
+from application.policy import ConversationPolicy
+from application.ports.clock import Clock
+from application.ports.id_generator import IdGenerator
+from application.ports.job_queue import JobQueue
+from application.ports.responder import Responder
+from application.ports.unit_of_work import UnitOfWork
+from application.tasks import SEND_MESSAGE, GenerateReplyPayload, SendMessagePayload
+from domain.message import DeliveryStatus, Direction, Message, MessageType
+
+log = logging.getLogger(__name__)
+
+
+class GenerateReply:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        responder: Responder,
+        queue: JobQueue,
+        clock: Clock,
+        ids: IdGenerator,
+        policy: ConversationPolicy,
+    ) -> None:
+        self._uow = uow
+        self._responder = responder
+        self._queue = queue
+        self._clock = clock
+        self._ids = ids
+        self._policy = policy
+
+    async def execute(self, request: GenerateReplyPayload) -> Message:
+        async with self._uow as uow:
+            inbound = await uow.messages.get_by_id(request.message_id)
+            if inbound is None or inbound.direction is not Direction.INBOUND:
+                raise PermanentJobError(f"no inbound message {request.message_id}")
+            reply = await uow.messages.get_reply_to(inbound.id)
+            if reply is None:
+                conversation = await uow.conversations.get_by_id(inbound.conversation_id)
+                if conversation is None:
+                    raise PermanentJobError(f"no conversation {inbound.conversation_id}")
+                history = await uow.messages.latest_for_conversation(
+                    conversation.id, self._policy.history_limit
+                )
+        if reply is None:
+            # The responder may be slow (an LLM): no transaction is held while it runs.
+            text = await self._responder.reply(conversation, inbound, history)
+            reply = await self._store_reply(inbound, text)
+        if reply.status is DeliveryStatus.PENDING:
+            payload = SendMessagePayload(reply.id)
+            await self._queue.enqueue(
+                SEND_MESSAGE,
+                payload.to_payload(),
+                dedup_key=payload.dedup_key,
+                headers={"correlation_id": inbound.provider_sid or inbound.id},
+            )
+        return reply
+
+    async def _store_reply(self, inbound: Message, text: str) -> Message:
+        now = self._clock.now()
+        candidate = Message(
+            id=self._ids.new_id(),
+            conversation_id=inbound.conversation_id,
+            owner_id=inbound.owner_id,
+            direction=Direction.OUTBOUND,
+            type=MessageType.TEXT,
+            body=text,
+            from_address=inbound.to_address,
+            to_address=inbound.from_address,
+            status=DeliveryStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+            reply_to_id=inbound.id,
+        )
+        async with self._uow as uow:
+            if await uow.messages.add_if_new(candidate):
+                await uow.commit()
+                return candidate
+            # A concurrent run of this job stored its reply first; use that one.
+            existing = await uow.messages.get_reply_to(inbound.id)
+            if existing is None:  # pragma: no cover - the winner's row must be visible
+                raise PermanentJobError(f"reply to {inbound.id} conflicted but is missing")
+            log.info("reply to %s already stored as %s", inbound.id, existing.id)
+            return existing

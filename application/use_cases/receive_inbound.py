@@ -1,0 +1,162 @@
+"""Store an inbound WhatsApp message and queue its reply, idempotently on MessageSid."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from application.errors import ConcurrencyError
+from application.policy import ConversationPolicy
+from application.ports.clock import Clock
+from application.ports.id_generator import IdGenerator
+from application.ports.job_queue import JobQueue
+from application.ports.unit_of_work import UnitOfWork
+from application.tasks import GENERATE_REPLY, GenerateReplyPayload
+from domain.conversation import Conversation, ConversationStatus, is_closure_request
+from domain.message import DeliveryStatus, Direction, Message, MessageType
+from domain.whatsapp import WhatsAppAddress
+
+log = logging.getLogger(__name__)
+
+_CONFLICT_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    message_sid: str
+    owner_id: str
+    from_address: str
+    to_address: str
+    body: str
+    media: tuple[tuple[str, str], ...] = ()
+    profile_name: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundResult:
+    message_id: str
+    conversation_id: str
+    duplicate: bool
+    reply_queued: bool
+
+
+class ReceiveInboundMessage:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        queue: JobQueue,
+        clock: Clock,
+        ids: IdGenerator,
+        policy: ConversationPolicy,
+    ) -> None:
+        self._uow = uow
+        self._queue = queue
+        self._clock = clock
+        self._ids = ids
+        self._policy = policy
+
+    async def execute(self, request: InboundMessage) -> InboundResult:
+        # Parse first: a malformed address is the caller's error and must store nothing.
+        contact = str(WhatsAppAddress.parse(request.from_address))
+        channel = str(WhatsAppAddress.parse(request.to_address))
+        stored, duplicate, needs_reply = await self._store_retrying(request, contact, channel)
+        if needs_reply:
+            # After commit: the database is the source of truth. If this enqueue fails the
+            # webhook answers 5xx, Twilio retries, and the duplicate path queues it again.
+            payload = GenerateReplyPayload(stored.id)
+            await self._queue.enqueue(
+                GENERATE_REPLY,
+                payload.to_payload(),
+                dedup_key=payload.dedup_key,
+                headers={"correlation_id": request.message_sid},
+            )
+        return InboundResult(stored.id, stored.conversation_id, duplicate, needs_reply)
+
+    async def _store_retrying(
+        self, request: InboundMessage, contact: str, channel: str
+    ) -> tuple[Message, bool, bool]:
+        for _ in range(_CONFLICT_RETRIES - 1):
+            try:
+                return await self._store(request, contact, channel)
+            except ConcurrencyError:
+                # Another message of the same conversation committed first; start over.
+                continue
+        return await self._store(request, contact, channel)
+
+    async def _store(
+        self, request: InboundMessage, contact: str, channel: str
+    ) -> tuple[Message, bool, bool]:
+        now = self._clock.now()
+        async with self._uow as uow:
+            existing = await uow.messages.get_by_provider_sid(request.message_sid)
+            if existing is None:
+                conversation = await self._open_conversation(request.owner_id, contact, channel)
+                message = self._new_message(request, conversation, contact, channel)
+                if await uow.messages.add_if_new(message):
+                    touched = conversation.touched(now)
+                    if is_closure_request(request.body, self._policy.closure_keywords):
+                        touched = touched.closed(now)
+                    await uow.conversations.update(touched)
+                    await uow.commit()
+                    return message, False, True
+                # Lost the race to a concurrent delivery of the same MessageSid.
+                await uow.rollback()
+                existing = await uow.messages.get_by_provider_sid(request.message_sid)
+                if existing is None:  # pragma: no cover - the winner's row must be visible
+                    raise ConcurrencyError(f"message {request.message_sid} vanished")
+            needs_reply = (
+                existing.direction is Direction.INBOUND
+                and await uow.messages.get_reply_to(existing.id) is None
+            )
+            log.info("duplicate inbound message %s", request.message_sid)
+            return existing, True, needs_reply
+
+    async def _open_conversation(self, owner_id: str, contact: str, channel: str) -> Conversation:
+        uow, now = self._uow, self._clock.now()
+        current = await uow.conversations.get_open(owner_id, contact)
+        if current is not None and current.is_stale(
+            now, self._policy.idle_timeout, self._policy.expiration
+        ):
+            await uow.conversations.update(current.closed(now))
+            current = None
+        if current is not None:
+            return current
+        fresh = Conversation(
+            id=self._ids.new_id(),
+            owner_id=owner_id,
+            contact=contact,
+            channel=channel,
+            status=ConversationStatus.OPEN,
+            created_at=now,
+            updated_at=now,
+            last_message_at=now,
+        )
+        return await uow.conversations.add_open_or_get(fresh)
+
+    def _new_message(
+        self, request: InboundMessage, conversation: Conversation, contact: str, channel: str
+    ) -> Message:
+        now = self._clock.now()
+        metadata: dict[str, Any] = {"twilio": dict(request.extra)}
+        if request.media:
+            metadata["media"] = [{"url": url, "content_type": ct} for url, ct in request.media]
+        if request.profile_name:
+            metadata["profile_name"] = request.profile_name
+        return Message(
+            id=self._ids.new_id(),
+            conversation_id=conversation.id,
+            owner_id=request.owner_id,
+            direction=Direction.INBOUND,
+            type=MessageType.MEDIA if request.media else MessageType.TEXT,
+            body=request.body,
+            from_address=contact,
+            to_address=channel,
+            status=DeliveryStatus.RECEIVED,
+            created_at=now,
+            updated_at=now,
+            provider_sid=request.message_sid,
+            metadata=metadata,
+        )
