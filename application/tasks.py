@@ -63,10 +63,6 @@ class TaskUseCase(Protocol[P_contra]):
     async def execute(self, request: P_contra) -> object: ...
 
 
-class PayloadParser(Protocol[P]):
-    def from_payload(self, payload: Mapping[str, Any]) -> P: ...
-
-
 @dataclass(frozen=True, slots=True)
 class TaskSpec(Generic[P]):
     name: str

@@ -109,7 +109,9 @@ class Message:
     metadata: dict[str, Any] = field(default_factory=dict)
     version: int = 1
 
-    def with_status(self, new: DeliveryStatus, at: datetime, error_code: str | None = None) -> Message:
+    def with_status(
+        self, new: DeliveryStatus, at: datetime, error_code: str | None = None
+    ) -> Message:
         """A copy moved to ``new``; raises if the move would go backwards."""
         if not self.status.can_become(new):
             raise InvalidStatusTransition(f"{self.status} cannot become {new}")

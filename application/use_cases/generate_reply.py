@@ -44,17 +44,8 @@ class GenerateReply:
             if inbound is None or inbound.direction is not Direction.INBOUND:
                 raise PermanentJobError(f"no inbound message {request.message_id}")
             reply = await uow.messages.get_reply_to(inbound.id)
-            if reply is None:
-                conversation = await uow.conversations.get_by_id(inbound.conversation_id)
-                if conversation is None:
-                    raise PermanentJobError(f"no conversation {inbound.conversation_id}")
-                history = await uow.messages.latest_for_conversation(
-                    conversation.id, self._policy.history_limit
-                )
         if reply is None:
-            # The responder may be slow (an LLM): no transaction is held while it runs.
-            text = await self._responder.reply(conversation, inbound, history)
-            reply = await self._store_reply(inbound, text)
+            reply = await self._store_reply(inbound, await self._compose(inbound))
         if reply.status is DeliveryStatus.PENDING:
             payload = SendMessagePayload(reply.id)
             await self._queue.enqueue(
@@ -64,6 +55,17 @@ class GenerateReply:
                 headers={"correlation_id": inbound.provider_sid or inbound.id},
             )
         return reply
+
+    async def _compose(self, inbound: Message) -> str:
+        async with self._uow as uow:
+            conversation = await uow.conversations.get_by_id(inbound.conversation_id)
+            if conversation is None:
+                raise PermanentJobError(f"no conversation {inbound.conversation_id}")
+            history = await uow.messages.latest_for_conversation(
+                conversation.id, self._policy.history_limit
+            )
+        # The responder may be slow (an LLM): no transaction is held while it runs.
+        return await self._responder.reply(conversation, inbound, history)
 
     async def _store_reply(self, inbound: Message, text: str) -> Message:
         now = self._clock.now()

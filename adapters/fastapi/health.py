@@ -1,0 +1,42 @@
+"""Liveness and readiness. Readiness checks each dependency with a short timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+log = logging.getLogger(__name__)
+
+Check = Callable[[], Awaitable[None]]
+
+
+def make_router(checks: Mapping[str, Check], timeout: float = 2.0) -> APIRouter:
+    router = APIRouter(prefix="/health", tags=["health"])
+
+    @router.get("/live")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/ready")
+    async def ready() -> JSONResponse:
+        async def run(name: str, check: Check) -> tuple[str, str]:
+            try:
+                await asyncio.wait_for(check(), timeout)
+                return name, "ok"
+            except Exception as exc:
+                # The error's class only: its text may hold a connection string.
+                log.warning("readiness check %s failed: %s", name, type(exc).__name__)
+                return name, f"unavailable ({type(exc).__name__})"
+
+        results = dict(await asyncio.gather(*(run(n, c) for n, c in checks.items())))
+        healthy = all(v == "ok" for v in results.values())
+        return JSONResponse(
+            {"status": "ok" if healthy else "unavailable", "checks": results},
+            status_code=200 if healthy else 503,
+        )
+
+    return router

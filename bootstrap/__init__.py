@@ -1,0 +1,1 @@
+"""Composition root: settings, the container, and the entry points (API, worker, CLI)."""

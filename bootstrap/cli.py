@@ -1,0 +1,138 @@
+"""``wta``: serve, worker, migrate, simulate, dlq."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bootstrap.settings import Settings, SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONTACT = "whatsapp:+5511999990000"
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bootstrap.app import create_app
+
+    app = create_app(settings, embedded_worker=args.with_worker or None)
+    uvicorn.run(
+        app,
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        proxy_headers=True,
+        log_level=settings.log_level.lower(),
+    )
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from bootstrap.worker import run_worker
+
+    asyncio.run(run_worker(settings))
+    return 0
+
+
+def migrate(settings: Settings, revision: str = "head") -> None:
+    """Apply Alembic migrations to the configured database."""
+    if settings.database_backend == "memory":
+        return
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "alembic"))
+    # ConfigParser interpolation: a % in a password must be doubled.
+    config.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
+    command.upgrade(config, revision)
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    migrate(settings)
+    print("database is at the latest schema revision")
+    return 0
+
+
+def _dlq(settings: Settings, args: argparse.Namespace) -> int:
+    from application.ports.job_queue import DeadLetterStore
+    from bootstrap.container import Resources, build_container
+
+    async def run() -> int:
+        container = build_container(settings)
+        store = container[DeadLetterStore]
+        try:
+            if args.action == "list":
+                dead = await store.list_dead(limit=args.limit)
+                for item in dead:
+                    print(f"{item.id}  {item.task}  attempts={item.attempts}  "
+                          f"failed_at={item.failed_at.isoformat()}  {item.last_error}")
+                print(f"{len(dead)} dead letter(s)")
+                return 0
+            if args.action == "replay":
+                if not args.id:
+                    print("dlq replay needs an ID", file=sys.stderr)
+                    return 2
+                replayed = await store.replay(args.id)
+                print(f"replayed {args.id}" if replayed else f"no dead letter {args.id}")
+                return 0 if replayed else 1
+            count = await store.purge()
+            print(f"purged {count} dead letter(s)")
+            return 0
+        finally:
+            await container[Resources].aclose()
+
+    return asyncio.run(run())
+
+
+def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from bootstrap.simulate import simulate
+
+    return asyncio.run(simulate(settings, args.text, contact=args.from_, base_url=args.url,
+                                timeout=args.timeout))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wta", description="WhatsApp assistant core")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the API server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--with-worker", action="store_true",
+                       help="run a worker inside the API process")
+    serve.set_defaults(func=_serve)
+
+    sub.add_parser("worker", help="run a standalone worker").set_defaults(func=_worker)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
+
+    sim = sub.add_parser("simulate", help="post a signed inbound webhook and print the reply")
+    sim.add_argument("text")
+    sim.add_argument("--from", dest="from_", default=DEFAULT_CONTACT)
+    sim.add_argument("--url", help="server base URL (default: http://API_HOST:API_PORT)")
+    sim.add_argument("--timeout", type=float, default=10.0)
+    sim.set_defaults(func=_simulate)
+
+    dlq = sub.add_parser("dlq", help="inspect and replay dead-lettered jobs")
+    dlq.add_argument("action", choices=["list", "replay", "purge"])
+    dlq.add_argument("id", nargs="?")
+    dlq.add_argument("--limit", type=int, default=100)
+    dlq.set_defaults(func=_dlq)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"wta: {exc}", file=sys.stderr)
+        return 2
+    return int(args.func(settings, args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Binds each port to the adapter the settings choose. Builds objects; opens nothing.
+
+Engines, clients and queues created here connect lazily, on first use. Everything that
+must be closed is registered in ``Resources`` and closed by the entry point that owns it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from lagom import Container
+
+from adapters.console.sender import ConsoleMessageSender
+from adapters.echo.responder import EchoResponder
+from adapters.system.clock import SystemClock
+from adapters.system.ids import UlidGenerator
+from application.policy import ConversationPolicy
+from application.ports.clock import Clock
+from application.ports.id_generator import IdGenerator
+from application.ports.job_queue import DeadLetterStore, JobConsumer, JobQueue
+from application.ports.message_sender import MessageSender
+from application.ports.responder import Responder
+from application.ports.unit_of_work import UnitOfWork
+from bootstrap.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Closer = Callable[[], Awaitable[Any]]
+Check = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Resources:
+    """What the entry points need besides the container: checks to run, things to close."""
+
+    checks: dict[str, Check] = field(default_factory=dict)
+    closers: list[Closer] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        for close in reversed(self.closers):
+            try:
+                await close()
+            except Exception:
+                log.exception("error while closing a resource")
+        self.closers.clear()
+
+
+def build_container(settings: Settings) -> Container:
+    container = Container()
+    resources = Resources()
+    container[Settings] = settings
+    container[Resources] = resources
+    container[Clock] = SystemClock()
+    container[IdGenerator] = UlidGenerator()
+    container[ConversationPolicy] = ConversationPolicy(
+        idle_timeout=timedelta(minutes=settings.conversation_idle_timeout_minutes),
+        expiration=timedelta(minutes=settings.conversation_expiration_minutes),
+        closure_keywords=frozenset(k.casefold() for k in settings.conversation_closure_keywords),
+    )
+    _bind_persistence(container, settings, resources)
+    _bind_queue(container, settings, resources)
+    _bind_sender(container, settings, resources)
+    _bind_responder(container, settings)
+    return container
+
+
+def _bind_persistence(container: Container, settings: Settings, resources: Resources) -> None:
+    backend = settings.database_backend
+    if backend == "memory":
+        from adapters.in_memory.repositories import InMemoryStore
+        from adapters.in_memory.unit_of_work import InMemoryUnitOfWork
+
+        store = InMemoryStore()
+        container[InMemoryStore] = store
+        container[UnitOfWork] = lambda: InMemoryUnitOfWork(store)  # type: ignore[assignment]
+
+        async def memory_ok() -> None:
+            return None
+
+        resources.checks["database"] = memory_ok
+        return
+    if backend == "sqlalchemy":
+        from adapters.sqlalchemy.engine import create_engine_for, make_session_factory, ping
+        from adapters.sqlalchemy.unit_of_work import SqlaUnitOfWork
+
+        engine = create_engine_for(
+            settings.database_url,
+            pool_size=settings.database_pool_max_conn,
+            pool_timeout=settings.database_pool_timeout_seconds,
+        )
+        sessions = make_session_factory(engine)
+        container[UnitOfWork] = lambda: SqlaUnitOfWork(sessions)  # type: ignore[assignment]
+        resources.checks["database"] = lambda: ping(engine)
+        resources.closers.append(engine.dispose)
+        return
+    raise NotImplementedError(f"DATABASE_BACKEND={backend} is not available yet")
+
+
+def _bind_queue(container: Container, settings: Settings, resources: Resources) -> None:
+    backend = settings.queue_backend
+    queue: Any
+    if backend == "memory":
+        from adapters.in_memory.job_queue import InMemoryJobQueue
+
+        queue = InMemoryJobQueue(
+            max_attempts=settings.queue_max_attempts,
+            visibility_timeout=settings.queue_visibility_timeout_seconds,
+        )
+    elif backend == "sqlite":
+        from adapters.sqlite_queue.job_queue import SqliteJobQueue
+
+        queue = SqliteJobQueue(
+            settings.queue_sqlite_db_path,
+            max_attempts=settings.queue_max_attempts,
+            visibility_timeout=settings.queue_visibility_timeout_seconds,
+            poll_interval=settings.queue_poll_interval_seconds,
+        )
+    else:
+        raise NotImplementedError(f"QUEUE_BACKEND={backend} is not available yet")
+    # One instance serves every role, so an in-process enqueue wakes the embedded worker.
+    container[JobQueue] = queue
+    container[JobConsumer] = queue
+    container[DeadLetterStore] = queue
+    resources.checks["queue"] = queue.ping
+    resources.closers.append(queue.close)
+
+
+def _bind_sender(container: Container, settings: Settings, resources: Resources) -> None:
+    if not settings.uses_twilio_sender:
+        container[MessageSender] = ConsoleMessageSender()
+        return
+    from adapters.twilio.sender import TwilioMessageSender
+
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.twilio_timeout_seconds, connect=5.0),
+        limits=httpx.Limits(max_connections=20),
+    )
+    resources.closers.append(client.aclose)
+    container[MessageSender] = TwilioMessageSender(
+        account_sid=settings.owner_account_sid,
+        auth_token=settings.owner_auth_token,
+        client=client,
+        base_url=settings.twilio_api_base_url,
+        status_callback_url=settings.twilio_status_callback_url,
+    )
+
+
+def _bind_responder(container: Container, settings: Settings) -> None:
+    if settings.llm_provider == "echo":
+        container[Responder] = EchoResponder()
+        return
+    raise NotImplementedError(f"LLM_PROVIDER={settings.llm_provider} is not available yet")

@@ -1,0 +1,216 @@
+"""Every setting in one validated object. Names follow ARCHITECTURE.md.
+
+Settings are read when ``load_settings()`` is called, never at import time. An invalid
+value or an unknown variable with one of the project's prefixes fails fast, naming it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "change-me-in-production"  # noqa: S105 - refused in production
+DEV_ACCOUNT_SID = "AC" + "0" * 32
+DEV_AUTH_TOKEN = "development-auth-token"  # noqa: S105 - refused in production
+DEV_PHONE_NUMBER = "whatsapp:+14155238886"
+
+# Unknown variables with these prefixes are typos of real settings, not someone else's.
+_OWN_PREFIXES = ("API_", "DATABASE_", "QUEUE_", "TWILIO_", "SUPABASE_", "LLM_", "CONVERSATION_",
+                 "LOG_", "WORKER_")
+
+QUEUE_ALIASES = {"bullmq": "arq", "redis": "arq"}
+
+
+class SettingsError(Exception):
+    """Settings could not be loaded; the message names each offending variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    api_environment: Literal["development", "test", "staging", "production"] = "development"
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=1, le=65535)
+    api_public_base_url: str | None = None
+    api_docs_enabled: bool | None = None
+    api_embedded_worker: bool = False
+
+    database_backend: Literal["sqlalchemy", "postgres", "supabase", "memory"] = "sqlalchemy"
+    database_url: str = "sqlite:///./var/app.db"
+    database_pool_min_conn: int = Field(1, ge=0)
+    database_pool_max_conn: int = Field(10, ge=1)
+    database_pool_timeout_seconds: float = Field(10.0, gt=0)
+
+    supabase_url: str | None = None
+    supabase_key: SecretStr | None = None
+    supabase_service_key: SecretStr | None = None
+    supabase_db_schema: str = "public"
+
+    queue_backend: Literal["sqlite", "arq", "sqs", "memory"] = "sqlite"
+    queue_sqlite_db_path: str = "./var/queue.db"
+    queue_redis_url: str = "redis://localhost:6379"
+    queue_sqs_queue_url: str | None = None
+    queue_sqs_endpoint_url: str | None = None
+    queue_aws_region: str = "us-east-1"
+    queue_aws_access_key_id: str | None = None
+    queue_aws_secret_access_key: SecretStr | None = None
+    queue_max_attempts: int = Field(5, ge=1)
+    queue_visibility_timeout_seconds: float = Field(60.0, gt=0)
+    queue_poll_interval_seconds: float = Field(1.0, gt=0)
+
+    worker_concurrency: int = Field(4, ge=1)
+    worker_job_timeout_seconds: float = Field(120.0, gt=0)
+    worker_shutdown_grace_seconds: float = Field(20.0, ge=0)
+    worker_backoff_base_seconds: float = Field(1.0, ge=0)
+    worker_backoff_max_seconds: float = Field(300.0, ge=0)
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_phone_number: str | None = None
+    twilio_api_base_url: str = "https://api.twilio.com"
+    twilio_internal_api_key: SecretStr | None = None
+    twilio_validate_signature: bool = True
+    twilio_status_callback_url: str | None = None
+    twilio_timeout_seconds: float = Field(10.0, gt=0)
+
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    algorithm: str = "HS256"
+    access_token_expire_minutes: int = Field(30, ge=1)
+
+    llm_provider: Literal["echo", "openai"] = "echo"
+    llm_model_name: str | None = None
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+
+    conversation_idle_timeout_minutes: int = Field(15, ge=1)
+    conversation_expiration_minutes: int = Field(1440, ge=1)
+    conversation_closure_keywords: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["bye", "goodbye", "exit", "quit", "stop", "end",
+                                 "tchau", "sair", "encerrar", "adios"]
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["console", "json"] | None = None
+
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str = "whatsapp-core"
+
+    @field_validator("queue_backend", mode="before")
+    @classmethod
+    def _queue_alias(cls, value: object) -> object:
+        if isinstance(value, str):
+            lowered = value.strip().lower()
+            return QUEUE_ALIASES.get(lowered, lowered)
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("conversation_closure_keywords", mode="before")
+    @classmethod
+    def _split_keywords(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [word.strip() for word in value.split(",") if word.strip()]
+        return value
+
+    @field_validator("twilio_phone_number")
+    @classmethod
+    def _whatsapp_number(cls, value: str | None) -> str | None:
+        if value and not value.startswith("whatsapp:"):
+            return f"whatsapp:{value}"
+        return value
+
+    @field_validator("api_public_base_url", "twilio_api_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> Settings:
+        if self.api_environment != "production":
+            return self
+        problems = []
+        if self.secret_key.get_secret_value() == DEFAULT_SECRET_KEY:
+            problems.append("SECRET_KEY must be set to a non-default value in production")
+        if not self.twilio_validate_signature:
+            problems.append("TWILIO_VALIDATE_SIGNATURE must stay on in production")
+        if not self.twilio_auth_token:
+            problems.append("TWILIO_AUTH_TOKEN is required in production")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # Derived values, so callers never re-implement the defaults.
+
+    @property
+    def is_development(self) -> bool:
+        return self.api_environment in ("development", "test")
+
+    @property
+    def effective_log_format(self) -> str:
+        return self.log_format or ("console" if self.is_development else "json")
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.is_development if self.api_docs_enabled is None else self.api_docs_enabled
+
+    @property
+    def owner_account_sid(self) -> str:
+        return self.twilio_account_sid or DEV_ACCOUNT_SID
+
+    @property
+    def owner_auth_token(self) -> str:
+        token = self.twilio_auth_token
+        return token.get_secret_value() if token else DEV_AUTH_TOKEN
+
+    @property
+    def owner_phone_number(self) -> str:
+        return self.twilio_phone_number or DEV_PHONE_NUMBER
+
+    @property
+    def uses_twilio_sender(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+
+def _unknown_own_variables(names: Iterable[str]) -> list[str]:
+    known = {name.upper() for name in Settings.model_fields}
+    return sorted(
+        {key for key in names if key.upper().startswith(_OWN_PREFIXES) and key.upper() not in known}
+    )
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
+    """Read settings from the environment (and ``.env``), failing with a readable message."""
+    names = list(os.environ)
+    if env_file is not None and Path(env_file).is_file():
+        names += [key for key in dotenv_values(env_file) if key]
+    unknown = _unknown_own_variables(names)
+    if unknown:
+        raise SettingsError("unknown setting(s): " + ", ".join(unknown) + " (see .env.example)")
+    try:
+        return Settings(_env_file=env_file, **overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+        # Never echo the rejected value: it may be a secret.
+        lines.append(f"{name}: {error['msg']}")
+    return "invalid settings:\n  " + "\n  ".join(lines)

@@ -1,0 +1,101 @@
+"""The layering rules and the settings documentation, checked by the suite itself."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bootstrap.settings import Settings, SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_contracts_hold() -> None:
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    result = subprocess.run([str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Contracts: 3 kept, 0 broken." in result.stdout
+
+
+def test_domain_and_application_import_only_the_standard_library() -> None:
+    allowed = set(sys.stdlib_module_names) | {"__future__", "domain", "application"}
+    offenders = []
+    for layer in ("domain", "application"):
+        for path in (ROOT / layer).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                         [node.module] if isinstance(node, ast.ImportFrom) and node.module
+                         and node.level == 0 else [])
+                offenders += [f"{path}: {n}" for n in names if n.split(".")[0] not in allowed]
+    assert offenders == []
+
+
+def test_env_example_documents_every_setting_and_loads() -> None:
+    text = (ROOT / ".env.example").read_text()
+    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, flags=re.M))
+    fields = {name.upper() for name in Settings.model_fields}
+    assert fields - documented == set(), "settings missing from .env.example"
+    assert documented - fields == set(), ".env.example names settings that do not exist"
+    settings = load_settings(env_file=ROOT / ".env.example")
+    assert settings == Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_invalid_values_name_the_variable_and_hide_the_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("API_PORT", "secret-looking-70000")
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=None)
+    assert "API_PORT" in str(info.value)
+    assert "secret-looking" not in str(info.value)
+
+
+def test_unknown_setting_with_a_project_prefix_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("DATABASE_URLL=sqlite:///x.db\n")
+    with pytest.raises(SettingsError, match="DATABASE_URLL"):
+        load_settings(env_file=env_file)
+
+
+def test_queue_aliases_map_to_arq() -> None:
+    assert Settings(_env_file=None, queue_backend="bullmq").queue_backend == "arq"  # type: ignore[call-arg]
+    assert Settings(_env_file=None, queue_backend="Redis").queue_backend == "arq"  # type: ignore[call-arg]
+
+
+def test_production_refuses_insecure_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_ENVIRONMENT", "production")
+    monkeypatch.setenv("TWILIO_VALIDATE_SIGNATURE", "false")
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=None)
+    message = str(info.value)
+    assert "SECRET_KEY" in message and "TWILIO_VALIDATE_SIGNATURE" in message
+    assert "TWILIO_AUTH_TOKEN" in message
+    monkeypatch.setenv("SECRET_KEY", "a-real-secret")
+    monkeypatch.setenv("TWILIO_VALIDATE_SIGNATURE", "true")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "token")
+    settings = load_settings(env_file=None)
+    assert not settings.docs_enabled
+
+
+def test_importing_every_module_has_no_side_effects(tmp_path: Path) -> None:
+    # Import everything in a clean process run from an empty directory: no file appears.
+    code = (
+        "import importlib, pkgutil, sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "for pkg in ('domain', 'application', 'adapters', 'bootstrap'):\n"
+        "    mod = importlib.import_module(pkg)\n"
+        "    for info in pkgutil.walk_packages(mod.__path__, pkg + '.'):\n"
+        "        importlib.import_module(info.name)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert list(tmp_path.iterdir()) == []
