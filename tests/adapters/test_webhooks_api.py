@@ -33,7 +33,9 @@ class Api:
         self.settings = settings
         self.container = container
 
-    def params(self, body: str = "hello", sid: str = "SM" + "1" * 32, **extra: str) -> dict[str, str]:
+    def params(
+        self, body: str = "hello", sid: str = "SM" + "1" * 32, **extra: str
+    ) -> dict[str, str]:
         return inbound_params(self.settings, body, CONTACT, sid) | extra
 
     async def post(self, path: str, params: dict[str, str], *, signed_url: str | None = None,
@@ -65,12 +67,14 @@ async def make_api(make_settings: MakeSettings) -> AsyncIterator[ApiFactory]:
         migrate(settings)
         container = build_container(settings)
         if container_hook:
+            # A child container: its definitions override the parent's.
+            container = container.clone()
             container_hook(container)
         app = create_app(settings, container, embedded_worker=False)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-                                   base_url=BASE)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        client = httpx.AsyncClient(transport=transport, base_url=BASE)
         stack.append((client, lifespan))
         return Api(client, settings, container)
 
@@ -232,7 +236,10 @@ async def test_health_routes(make_api: ApiFactory) -> None:
 async def test_readiness_reports_a_database_that_is_down(make_settings: MakeSettings) -> None:
     settings = make_settings(database_url="sqlite:////proc/no-such-dir/app.db")
     app = create_app(settings, embedded_worker=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=transport, base_url=BASE
+    ) as client:
         ready = await client.get("/health/ready")
         live = await client.get("/health/live")
     assert ready.status_code == 503

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -27,7 +29,9 @@ def test_address_round_trips(number: str) -> None:
 
 
 @given(e164, st.sampled_from(["WhatsApp:", "WHATSAPP:", "whatsapp:"]), st.sampled_from(["", " "]))
-def test_prefix_case_and_surrounding_space_are_normalised(number: str, prefix: str, pad: str) -> None:
+def test_prefix_case_and_surrounding_space_are_normalised(
+    number: str, prefix: str, pad: str
+) -> None:
     assert str(WhatsAppAddress.parse(f"{pad}{prefix}{number}{pad}")) == f"whatsapp:{number}"
 
 
@@ -68,7 +72,7 @@ def test_status_never_moves_backwards(updates: list[DeliveryStatus], start: Deli
     ranks = [s.rank for s in seen]
     assert ranks == sorted(ranks)
     # Once final, nothing changes it; a failure never follows a delivery.
-    for earlier, later in zip(seen, seen[1:], strict=False):
+    for earlier, later in itertools.pairwise(seen):
         assert not earlier.is_final
         if later in FAILURES:
             assert earlier.rank < DeliveryStatus.DELIVERED.rank

@@ -23,7 +23,9 @@ CONTACT = "whatsapp:+5511999990001"
 CHANNEL = "whatsapp:+14155238886"
 
 
-def inbound(sid: str = "SM" + "a" * 32, body: str = "hello", contact: str = CONTACT) -> InboundMessage:
+def inbound(
+    sid: str = "SM" + "a" * 32, body: str = "hello", contact: str = CONTACT
+) -> InboundMessage:
     return InboundMessage(message_sid=sid, owner_id=OWNER, from_address=contact,
                           to_address=CHANNEL, body=body, extra={"WaId": "5511999990001"})
 

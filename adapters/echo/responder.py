@@ -1,0 +1,18 @@
+"""``Responder`` that echoes the inbound text: no model, no network."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from domain.conversation import Conversation
+from domain.message import Message
+
+
+class EchoResponder:
+    async def reply(
+        self, conversation: Conversation, message: Message, history: Sequence[Message]
+    ) -> str:
+        text = message.body.strip()
+        if not text and message.metadata.get("media"):
+            return "Echo: [media]"
+        return f"Echo: {text}"

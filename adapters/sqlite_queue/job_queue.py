@@ -1,0 +1,290 @@
+"""SqliteJobQueue: a durable job queue in one SQLite file, shared safely by many processes.
+
+Every blocking sqlite3 call runs on a single thread owned by the queue instance, which also
+owns the instance's only connection (sqlite3 connections are bound to their thread).
+A claim is one UPDATE ... RETURNING inside BEGIN IMMEDIATE, so two consumers, in this
+process or another, can never lease the same job. ``attempt`` (deliveries so far) doubles
+as the lease token: ack/retry/dead_letter/extend_lease only touch the job while it is
+still running under the attempt the caller received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from adapters.sqlite_queue import statements as sql
+from adapters.sqlite_queue.codec import dead_letter_from_row, encode_job, job_from_row
+from adapters.sqlite_queue.connection import open_connection, write
+from application.errors import QueueUnavailable
+from application.ports.job_queue import DeadLetter, Job
+from domain.ids import new_ulid
+
+T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+# Wake a little after a delayed job is due so the claim does not run a hair too early.
+_DUE_SLACK = 0.005
+_HOUSEKEEPING_EVERY = 60.0
+
+_Claim = tuple[list[Job], float | None]
+
+
+class SqliteJobQueue:
+    """JobQueue, JobConsumer and DeadLetterStore on one SQLite file (WAL mode)."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        max_attempts: int = 5,
+        visibility_timeout: float = 60.0,
+        poll_interval: float = 1.0,
+        done_retention_seconds: float = 3600.0,
+        max_payload_bytes: int = 256 * 1024,
+    ) -> None:
+        self.path = path
+        self.max_attempts = max_attempts
+        self.visibility_timeout = visibility_timeout
+        self.poll_interval = poll_interval
+        self.done_retention_seconds = done_retention_seconds
+        self.max_payload_bytes = max_payload_bytes
+        # Nothing is opened here: the thread and connection start on first use.
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+        self._last_housekeeping = -math.inf
+        # Replaced on every notify, so a waiter that captured it before claiming cannot
+        # miss a wake-up that happens while its claim is in flight.
+        self._changed = asyncio.Event()
+
+    # -- plumbing (the _sync methods and _connection run on the queue thread) ---------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise sqlite3.ProgrammingError("the queue is closed")
+        if self._conn is None:  # a failed open is simply retried on the next call
+            self._conn = open_connection(self.path)
+        return self._conn
+
+    def _submit(self, fn: Callable[[], T]) -> asyncio.Future[T]:
+        if self._closed:
+            raise QueueUnavailable(f"SQLite queue at {self.path!r} is closed")
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-queue")
+        return asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    def _unavailable(self, exc: BaseException) -> QueueUnavailable:
+        return QueueUnavailable(f"SQLite queue at {self.path!r} failed: {exc}")
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return await self._submit(lambda: fn(self._connection()))
+        except (sqlite3.Error, OSError) as exc:
+            raise self._unavailable(exc) from exc
+
+    async def _write(self, statement: str, params: Any) -> int:
+        """One write statement in its own transaction; returns the affected row count."""
+        return await self._run(lambda c: write(c, lambda w: w.execute(statement, params).rowcount))
+
+    def _notify(self) -> None:
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    # -- JobQueue ---------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        task: str,
+        payload: Mapping[str, Any],
+        *,
+        dedup_key: str | None = None,
+        delay_seconds: float = 0.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> str | None:
+        payload_text, headers_text = encode_job(task, payload, headers, self.max_payload_bytes)
+        job_id = new_ulid()
+        delay = max(0.0, delay_seconds)
+
+        def body(c: sqlite3.Connection) -> int:
+            now = time.time()
+            if dedup_key is not None:
+                # A done job past retention frees its key at once, not at the next housekeeping.
+                c.execute(sql.FREE_DEDUP_KEY, (dedup_key, now - self.done_retention_seconds))
+            row = (job_id, task, payload_text, headers_text, dedup_key, now + delay, now)
+            return c.execute(sql.INSERT, row).rowcount
+
+        if not await self._run(lambda c: write(c, body)):
+            return None
+        self._notify()
+        return job_id
+
+    # -- JobConsumer ------------------------------------------------------------------
+
+    async def receive(self, max_jobs: int, wait_seconds: float) -> list[Job]:
+        if max_jobs <= 0:
+            return []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, wait_seconds)
+        while True:
+            changed = self._changed
+            jobs, next_due = await self._claim(max_jobs)
+            if jobs:
+                return jobs
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return []
+            # Other processes' enqueues are only seen by polling; ours arrive via `changed`.
+            pause = min(remaining, self.poll_interval)
+            if next_due is not None:
+                pause = min(pause, max(0.0, next_due - time.time()) + _DUE_SLACK)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), pause)
+
+    async def _claim(self, max_jobs: int) -> _Claim:
+        future = self._submit(lambda: self._claim_sync(max_jobs))
+        try:
+            # Shielded: a cancelled receive must not strand jobs its claim already leased.
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            future.add_done_callback(self._release_abandoned)
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            raise self._unavailable(exc) from exc
+
+    def _claim_sync(self, max_jobs: int) -> _Claim:
+        conn = self._connection()
+        now = time.time()
+        if now - self._last_housekeeping >= _HOUSEKEEPING_EVERY:
+            self._last_housekeeping = now
+            cutoff = now - self.done_retention_seconds
+            write(conn, lambda c: c.execute(sql.PURGE_DONE, (cutoff,)))
+        params = {"lease": now + self.visibility_timeout, "now": now, "limit": max_jobs}
+        rows = write(conn, lambda c: c.execute(sql.CLAIM, params).fetchall())
+        if rows:
+            rows.sort(key=lambda r: (r[7], r[0]))  # RETURNING order is unspecified
+            return [job_from_row(row, self.max_attempts) for row in rows], None
+        # Nothing due: say when something will be (a delayed job or an expiring lease).
+        return [], conn.execute(sql.NEXT_DUE).fetchone()[0]
+
+    def _release_abandoned(self, future: asyncio.Future[_Claim]) -> None:
+        """Give back jobs claimed for a receive that was cancelled before it got them."""
+        if future.cancelled() or future.exception() is not None:
+            return
+        held = [(job.id, job.attempt) for job in future.result()[0]]
+        if not held or self._executor is None:
+            return
+
+        def release() -> None:
+            write(self._connection(), lambda c: c.executemany(sql.RELEASE, held))
+
+        try:
+            released = asyncio.wrap_future(self._executor.submit(release))
+        except RuntimeError:  # executor already shut down: the leases will simply expire
+            return
+        released.add_done_callback(self._after_release)
+
+    def _after_release(self, future: asyncio.Future[None]) -> None:
+        if future.exception() is not None:
+            logger.warning("could not release jobs of a cancelled receive: %s", future.exception())
+        else:
+            self._notify()
+
+    async def _update_held(self, job: Job, statement: str, values: tuple[Any, ...]) -> bool:
+        changed = await self._write(statement, (*values, job.id, job.attempt))
+        if not changed:
+            # Its lease expired and another consumer has it (or it is gone): leave it alone.
+            logger.warning("job %s attempt %s is no longer held; ignored", job.id, job.attempt)
+        return bool(changed)
+
+    async def ack(self, job: Job) -> None:
+        await self._update_held(job, sql.ACK, (time.time(),))
+
+    async def retry(self, job: Job, error: str, delay_seconds: float) -> None:
+        available_at = time.time() + max(0.0, delay_seconds)
+        if await self._update_held(job, sql.RETRY, (available_at, error)):
+            self._notify()
+
+    async def extend_lease(self, job: Job, seconds: float) -> None:
+        await self._update_held(job, sql.EXTEND, (time.time() + seconds,))
+
+    async def dead_letter(self, job: Job, error: str) -> None:
+        def body(c: sqlite3.Connection) -> bool:
+            row = c.execute(sql.TAKE_HELD, (job.id, job.attempt)).fetchone()
+            if row is not None:
+                c.execute(sql.INSERT_DEAD, (*row, error, time.time()))
+            return row is not None
+
+        if not await self._run(lambda c: write(c, body)):
+            logger.warning("job %s attempt %s is no longer held; not dead-lettered", job.id,
+                           job.attempt)
+
+    # -- DeadLetterStore --------------------------------------------------------------
+
+    async def list_dead(self, limit: int = 100) -> list[DeadLetter]:
+        rows = await self._run(lambda c: c.execute(sql.LIST_DEAD, (limit,)).fetchall())
+        return [dead_letter_from_row(row) for row in rows]
+
+    async def replay(self, dead_letter_id: str) -> bool:
+        """Queue the dead job again as a fresh job; its dedup key applies as for enqueue.
+
+        If a job with the same key is already waiting, running or recently done, that job
+        covers the work: the dead letter is removed and no second job is stored.
+        """
+        new_id = new_ulid()
+
+        def body(c: sqlite3.Connection) -> bool:
+            row = c.execute(sql.TAKE_DEAD, (dead_letter_id,)).fetchone()
+            if row is None:
+                return False
+            task, payload, headers, dedup_key = row
+            now = time.time()
+            if dedup_key is not None:
+                c.execute(sql.FREE_DEDUP_KEY, (dedup_key, now - self.done_retention_seconds))
+            c.execute(sql.INSERT, (new_id, task, payload, headers, dedup_key, now, now))
+            return True
+
+        replayed = await self._run(lambda c: write(c, body))
+        if replayed:
+            self._notify()
+        return replayed
+
+    async def purge(self) -> int:
+        return await self._write(sql.PURGE_DEAD, ())
+
+    # -- operations -------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        await self._run(lambda c: c.execute(sql.COUNT_DEAD).fetchone())
+
+    async def depth(self) -> int:
+        """Jobs waiting (delayed ones included) or running."""
+        return int((await self._run(lambda c: c.execute(sql.DEPTH).fetchone()))[0])
+
+    async def dead_count(self) -> int:
+        return int((await self._run(lambda c: c.execute(sql.COUNT_DEAD).fetchone()))[0])
+
+    async def close(self) -> None:
+        """Close the connection and stop the thread; later calls raise QueueUnavailable."""
+        if self._closed:
+            return
+        self._closed = True
+        self._notify()  # waiting receivers wake and find the queue closed
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            # Queued behind any work already submitted, which therefore finishes first.
+            with contextlib.suppress(sqlite3.Error):
+                await asyncio.get_running_loop().run_in_executor(executor, self._close_sync)
+            executor.shutdown(wait=False)
+
+    def _close_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -1,0 +1,337 @@
+"""A protocol double of Twilio's Messages REST API, served over real loopback sockets.
+
+It speaks the parts of ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` the project
+relies on, the way Twilio does: HTTP basic auth with the account sid and auth token (401,
+code 20003 otherwise), form-encoded ``To``/``From``/``Body``/``MediaUrl``/``StatusCallback``,
+validation errors as Twilio's JSON error body (``code``, ``message``, ``more_info``,
+``status``), and a 201 with a message resource (``sid`` = ``SM`` + 32 hex, ``status``
+``queued``). Tests can script failures (``fail_next``) and slow answers (``delay_seconds``).
+
+Accepted requests are recorded *before* any delay, like a real provider that took the
+message and then answered slowly: this is the case ``DeliveryUncertain`` exists for.
+
+Usage::
+
+    with FakeTwilioServer() as twilio:
+        ...  # point a sender at twilio.base_url with twilio.account_sid / twilio.auth_token
+        twilio.wait_for_sends(1)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+API_VERSION = "2010-04-01"
+DEFAULT_ACCOUNT_SID = "AC" + "0" * 31 + "1"
+DEFAULT_AUTH_TOKEN = "fake-twilio-auth-token-0123456789"  # test-only value
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request as the fake saw it; ``sid`` is what it answered (None when refused)."""
+
+    account_sid: str
+    auth_username: str | None
+    to: str | None
+    from_: str | None
+    body: str | None
+    media_urls: tuple[str, ...]
+    status_callback: str | None
+    form: tuple[tuple[str, str], ...]
+    sid: str | None
+    status_code: int
+
+
+@dataclass(frozen=True, slots=True)
+class _ScriptedFailure:
+    status: int
+    code: int | None
+    message: str
+
+
+def twilio_error(status: int, code: int, message: str) -> JSONResponse:
+    """Twilio's REST error body."""
+    return JSONResponse(
+        {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        },
+        status_code=status,
+    )
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+class FakeTwilioServer:
+    """Runs the fake in a uvicorn thread on 127.0.0.1 with an OS-chosen free port."""
+
+    def __init__(
+        self,
+        *,
+        account_sid: str = DEFAULT_ACCOUNT_SID,
+        auth_token: str = DEFAULT_AUTH_TOKEN,
+        delay_seconds: float = 0.0,
+    ) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.delay_seconds = delay_seconds
+        # Status the 201 carries; tests change it to exercise status mapping.
+        self.reply_status = "queued"
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._sent: list[RecordedRequest] = []
+        self._attempts: list[RecordedRequest] = []
+        self._failures: deque[_ScriptedFailure] = deque()
+        self._stopping = threading.Event()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self.base_url = ""
+        self.app = Starlette(
+            routes=[
+                Route(
+                    f"/{API_VERSION}/Accounts/{{account_sid}}/Messages.json",
+                    self._create_message,
+                    methods=["POST"],
+                )
+            ]
+        )
+
+    # -- scripting and inspection (thread-safe) ------------------------------------------
+
+    def fail_next(
+        self, *, status: int, code: int | None = None, times: int = 1, message: str | None = None
+    ) -> None:
+        """The next ``times`` authenticated requests get this error.
+
+        With ``code=None`` the body is plain text, as from a proxy in front of Twilio.
+        """
+        failure = _ScriptedFailure(status, code, message or f"Scripted failure {status}")
+        with self._lock:
+            self._failures.extend([failure] * times)
+
+    @property
+    def sent(self) -> list[RecordedRequest]:
+        """Requests the fake accepted (answered 201), oldest first."""
+        with self._lock:
+            return list(self._sent)
+
+    @property
+    def attempts(self) -> list[RecordedRequest]:
+        """Every request that reached the Messages route, refused ones included."""
+        with self._lock:
+            return list(self._attempts)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._sent.clear()
+            self._attempts.clear()
+            self._failures.clear()
+        self.delay_seconds = 0.0
+        self.reply_status = "queued"
+
+    def wait_for_sends(self, n: int, timeout: float = 5.0) -> list[RecordedRequest]:
+        """Blocks until at least ``n`` sends were accepted; raises TimeoutError otherwise.
+
+        Blocking: from async code, use ``wait_for_sends_async``.
+        """
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self._sent) >= n, timeout):
+                raise TimeoutError(f"expected {n} sends, got {len(self._sent)}")
+            return list(self._sent)
+
+    async def wait_for_sends_async(self, n: int, timeout: float = 5.0) -> list[RecordedRequest]:
+        deadline = time.monotonic() + timeout
+        while True:
+            sent = self.sent
+            if len(sent) >= n:
+                return sent
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"expected {n} sends, got {len(sent)}")
+            await asyncio.sleep(0.02)
+
+    # -- the protocol ------------------------------------------------------------------
+
+    async def _create_message(self, request: Request) -> Response:
+        account_sid = request.path_params["account_sid"]
+        credentials = _basic_credentials(request)
+        form = await request.form()
+        pairs = tuple((k, v) for k, v in form.multi_items() if isinstance(v, str))
+        fields = dict(pairs)
+        media = tuple(v for v in form.getlist("MediaUrl") if isinstance(v, str))
+
+        response, sid = self._decide(account_sid, credentials, fields, media)
+        recorded = RecordedRequest(
+            account_sid=account_sid,
+            auth_username=credentials[0] if credentials else None,
+            to=fields.get("To"),
+            from_=fields.get("From"),
+            body=fields.get("Body"),
+            media_urls=media,
+            status_callback=fields.get("StatusCallback"),
+            form=pairs,
+            sid=sid,
+            status_code=response.status_code,
+        )
+        with self._changed:
+            self._attempts.append(recorded)
+            if sid is not None:
+                self._sent.append(recorded)
+            self._changed.notify_all()
+        await self._delay()
+        return response
+
+    def _decide(
+        self,
+        account_sid: str,
+        credentials: tuple[str, str] | None,
+        fields: dict[str, str],
+        media: tuple[str, ...],
+    ) -> tuple[Response, str | None]:
+        """The answer and, when the message was accepted, its new sid."""
+        # Same order as Twilio: authenticate, then validate, then create.
+        if (
+            credentials is None
+            or credentials[0] != account_sid
+            or credentials[1] != self.auth_token
+            or account_sid != self.account_sid
+        ):
+            response = twilio_error(401, 20003, "Authenticate")
+            response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
+            return response, None
+        with self._lock:
+            failure = self._failures.popleft() if self._failures else None
+        if failure is not None:
+            if failure.code is None:
+                return PlainTextResponse(failure.message, status_code=failure.status), None
+            return twilio_error(failure.status, failure.code, failure.message), None
+        if not fields.get("To"):
+            return twilio_error(400, 21604, "A 'To' phone number is required."), None
+        if not fields.get("From"):
+            return twilio_error(400, 21603, "A 'From' phone number is required."), None
+        if not fields.get("Body") and not media:
+            return twilio_error(400, 21602, "Message body is required."), None
+        sid = "SM" + uuid.uuid4().hex
+        return JSONResponse(self._resource(sid, account_sid, fields, media), 201), sid
+
+    def _resource(
+        self, sid: str, account_sid: str, fields: dict[str, str], media: tuple[str, ...]
+    ) -> dict[str, Any]:
+        now = format_datetime(datetime.now(UTC), usegmt=False)
+        uri = f"/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}"
+        return {
+            "account_sid": account_sid,
+            "api_version": API_VERSION,
+            "body": fields.get("Body", ""),
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": fields["From"],
+            "messaging_service_sid": None,
+            "num_media": str(len(media)),
+            "num_segments": "1",
+            "price": None,
+            "price_unit": "USD",
+            "sid": sid,
+            "status": self.reply_status,
+            "subresource_uris": {"media": f"{uri}/Media.json"},
+            "to": fields["To"],
+            "uri": f"{uri}.json",
+        }
+
+    async def _delay(self) -> None:
+        # Sleeps in slices so stopping the server never waits out a long delay.
+        deadline = time.monotonic() + self.delay_seconds
+        while not self._stopping.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self, timeout: float = 10.0) -> FakeTwilioServer:
+        if self._thread is not None:
+            raise RuntimeError("already started")
+        # Bind before starting so the port is known and nobody can take it meanwhile.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self._socket = sock
+        port = sock.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{port}"
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
+        self._stopping.clear()
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="fake-twilio", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("fake Twilio server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = self._socket = None
+
+    def __enter__(self) -> FakeTwilioServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def fake_twilio_server(**kwargs: Any) -> Iterator[FakeTwilioServer]:
+    """For fixtures: ``yield from`` or ``with fake_twilio_server() as twilio: yield twilio``."""
+    with FakeTwilioServer(**kwargs) as server:
+        yield server
