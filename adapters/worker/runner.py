@@ -72,11 +72,17 @@ class WorkerRunner:
                 if free <= 0:
                     await asyncio.wait(list(self._running), return_when=asyncio.FIRST_COMPLETED)
                     continue
+                busy = bool(self._running)
                 jobs = await self._receive(free, wait=0.0 if burst else self._config.receive_wait)
                 if not jobs and burst:
-                    if not self._running:
+                    # Done only if nothing ran while we looked: a job that finished meanwhile
+                    # may have queued a retry or a follow-up job.
+                    if not busy and not self._running:
                         return
-                    await asyncio.wait(list(self._running), return_when=asyncio.FIRST_COMPLETED)
+                    if self._running:
+                        await asyncio.wait(
+                            list(self._running), return_when=asyncio.FIRST_COMPLETED
+                        )
                 for job in jobs:
                     task = asyncio.create_task(self._run_one(job), name=f"job-{job.id}")
                     self._running[task] = job
