@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +43,68 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# --- Real services -----------------------------------------------------------------------
+# PostgreSQL and Redis run on 127.0.0.1 on development and CI machines. Tests that need
+# them skip with a reason on a laptop without them, and fail when CI is set.
+
+POSTGRES_ADMIN_DSN = os.environ.get(
+    "TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _unavailable(service: str, error: BaseException) -> None:
+    message = f"{service} is not reachable: {type(error).__name__}: {error}"
+    if os.environ.get("CI"):
+        pytest.fail(message + " (CI is set: .ci/run should have started it)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_dsn() -> str:
+    """DSN of the shared `test` database, after checking the server answers."""
+    import psycopg2
+
+    try:
+        psycopg2.connect(POSTGRES_ADMIN_DSN, connect_timeout=3).close()
+    except psycopg2.Error as exc:
+        _unavailable("PostgreSQL", exc)
+    return POSTGRES_ADMIN_DSN
+
+
+@pytest.fixture
+def postgres_database(postgres_admin_dsn: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test; dropped afterwards. Yields its DSN."""
+    import uuid
+
+    import psycopg2
+    from psycopg2 import sql
+
+    name = f"wta_test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(postgres_admin_dsn)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        yield postgres_admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+    finally:
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis URL on a database number the tests own (flushed by the tests that use it)."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=3)
+        client.ping()
+        client.close()
+    except redis.RedisError as exc:
+        _unavailable("Redis", exc)
+    return REDIS_TEST_URL
