@@ -138,8 +138,14 @@ class InMemoryRepository(Generic[E]):
     async def count(self, filters: Mapping[str, object] | None = None) -> int:
         return len(self._sorted(self._matcher(filters or {})))
 
-    async def list(self, *, limit: int = 50, cursor: str | None = None) -> Page[E]:
-        return self._page(lambda _e: True, limit, cursor)
+    async def list(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        filters: Mapping[str, object] | None = None,
+    ) -> Page[E]:
+        return self._page(self._matcher(filters or {}), limit, cursor)
 
     # -- shared helpers ---------------------------------------------------------------
     def _matcher(self, filters: Mapping[str, object]) -> Callable[[E], bool]:

@@ -126,8 +126,14 @@ class SqlaRepository(Generic[E]):
         stmt = select(func.count()).select_from(self.table).where(*conditions)
         return int((await self._execute(stmt)).scalar_one())
 
-    async def list(self, *, limit: int = 50, cursor: str | None = None) -> Page[E]:
-        return await self._page((), limit, cursor)
+    async def list(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        filters: Mapping[str, object] | None = None,
+    ) -> Page[E]:
+        return await self._page(self._conditions(filters or {}), limit, cursor)
 
     # -- shared helpers ---------------------------------------------------------------
     def _conditions(self, filters: Mapping[str, object]) -> builtins.list[ColumnElement[bool]]:

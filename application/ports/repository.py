@@ -27,8 +27,8 @@ class Repository(Protocol[T]):
       nothing.
     - ``find_by``/``count`` take equality filters on declared columns; an unknown column
       raises ``InvalidQuery`` before any query is built.
-    - ``list`` pages by ascending id with an opaque cursor: no row is skipped or repeated
-      when rows are inserted between pages.
+    - ``list`` pages by ascending id with an opaque cursor, optionally narrowed by the same
+      equality filters: no row is skipped or repeated when rows are inserted between pages.
     """
 
     async def create(self, entity: T) -> T: ...
@@ -43,4 +43,10 @@ class Repository(Protocol[T]):
 
     async def count(self, filters: Mapping[str, object] | None = None) -> int: ...
 
-    async def list(self, *, limit: int = 50, cursor: str | None = None) -> Page[T]: ...
+    async def list(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        filters: Mapping[str, object] | None = None,
+    ) -> Page[T]: ...

@@ -232,6 +232,22 @@ class PaginationContract(_Base):
         assert seen == [m.id for m in msgs]
         assert pages == 3
 
+    async def test_list_with_filters_pages_only_matching_rows(self, uow_factory: UowFactory) -> None:
+        mine = [await self.stored_conversation(uow_factory, owner_id="owner-a",
+                                               contact=f"whatsapp:+55119999900{i:02d}")
+                for i in range(5)]
+        await self.stored_conversation(uow_factory, owner_id="owner-b")
+        async with uow_factory() as uow:
+            first = await uow.conversations.list(limit=3, filters={"owner_id": "owner-a"})
+            assert first.next_cursor is not None
+            second = await uow.conversations.list(
+                limit=3, cursor=first.next_cursor, filters={"owner_id": "owner-a"}
+            )
+            with pytest.raises(InvalidQuery):
+                await uow.conversations.list(filters={"owner_id; --": "x"})
+        assert [c.id for c in [*first.items, *second.items]] == [c.id for c in mine]
+        assert second.next_cursor is None
+
     async def test_exact_multiple_of_limit_ends_without_an_empty_promise(
         self, uow_factory: UowFactory
     ) -> None:
