@@ -232,7 +232,9 @@ class PaginationContract(_Base):
         assert seen == [m.id for m in msgs]
         assert pages == 3
 
-    async def test_list_with_filters_pages_only_matching_rows(self, uow_factory: UowFactory) -> None:
+    async def test_list_with_filters_pages_only_matching_rows(
+        self, uow_factory: UowFactory
+    ) -> None:
         mine = [await self.stored_conversation(uow_factory, owner_id="owner-a",
                                                contact=f"whatsapp:+55119999900{i:02d}")
                 for i in range(5)]
