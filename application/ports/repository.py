@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
+
+from application.errors import InvalidQuery
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -16,6 +18,38 @@ class Page(Generic[T_co]):
 
     items: Sequence[T_co]
     next_cursor: str | None
+
+
+OPERATORS = frozenset({"eq", "neq", "gt", "gte", "lt", "lte", "in", "like", "is_null"})
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One filter of ``Repository.query``: ``column <op> value``.
+
+    ``in`` takes a collection; ``like`` a pattern with ``%`` and ``_``; ``is_null`` a bool
+    (True: IS NULL, False: IS NOT NULL). Datetimes must be timezone-aware.
+    """
+
+    column: str
+    op: str
+    value: object = None
+
+
+def check_conditions(conditions: Sequence[Condition], columns: Collection[str]) -> None:
+    """Refuse unknown columns or operators before any query is built (raises InvalidQuery)."""
+    for condition in conditions:
+        if condition.column not in columns:
+            raise InvalidQuery(f"unknown column {condition.column!r}")
+        if condition.op not in OPERATORS:
+            raise InvalidQuery(f"unknown operator {condition.op!r}")
+        if condition.op == "in" and (
+            isinstance(condition.value, str | bytes)
+            or not isinstance(condition.value, Collection)
+        ):
+            raise InvalidQuery(f"operator 'in' on {condition.column!r} needs a collection")
+        if condition.op == "is_null" and not isinstance(condition.value, bool):
+            raise InvalidQuery(f"operator 'is_null' on {condition.column!r} needs True or False")
 
 
 class Repository(Protocol[T]):
@@ -42,6 +76,14 @@ class Repository(Protocol[T]):
     async def find_by(self, **filters: object) -> list[T]: ...
 
     async def count(self, filters: Mapping[str, object] | None = None) -> int: ...
+
+    async def query(
+        self, conditions: Sequence[Condition], *, limit: int = 50, cursor: str | None = None
+    ) -> Page[T]:
+        """Rows matching every condition, paged like ``list``. Columns are the ones the
+        repository declares (its entity's fields but ``metadata``); ``check_conditions``
+        runs before any SQL is built."""
+        ...
 
     async def list(
         self,
