@@ -9,18 +9,23 @@ cannot change what is stored.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import builtins
 import copy
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import ClassVar, Generic, TypeVar
 
+from adapters.in_memory.conditions import matcher
 from application.errors import ConcurrencyError, InvalidQuery, NotFound
-from application.ports.repository import Page
+from application.ports.repository import (
+    Condition,
+    Page,
+    check_conditions,
+    decode_cursor,
+    encode_cursor,
+)
 from domain.conversation import Conversation, ConversationStatus
 from domain.errors import DuplicateMessage
 from domain.message import DeliveryStatus, Direction, Message
@@ -51,20 +56,6 @@ class InMemoryStore:
 
     committed: Tables = field(default_factory=Tables)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
-def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        # validate=True: the lenient default would silently drop foreign characters.
-        raw = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
-        return raw.decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError) as error:
-        raise InvalidQuery(f"malformed cursor {cursor!r}") from error
 
 
 def _stored_form(entity: E) -> E:
@@ -147,9 +138,20 @@ class InMemoryRepository(Generic[E]):
     ) -> Page[E]:
         return self._page(self._matcher(filters or {}), limit, cursor)
 
+    async def query(
+        self, conditions: Sequence[Condition], *, limit: int = 50, cursor: str | None = None
+    ) -> Page[E]:
+        check_conditions(conditions, self.columns())
+        return self._page(matcher(conditions), limit, cursor)
+
+    @classmethod
+    def columns(cls) -> frozenset[str]:
+        """The columns callers may filter and query on."""
+        return frozenset(f.name for f in fields(cls.entity_type)) - cls.unfilterable
+
     # -- shared helpers ---------------------------------------------------------------
     def _matcher(self, filters: Mapping[str, object]) -> Callable[[E], bool]:
-        allowed = {f.name for f in fields(self.entity_type)} - self.unfilterable
+        allowed = self.columns()
         unknown = sorted(str(name) for name in filters if name not in allowed)
         if unknown:
             names = ", ".join(map(repr, unknown))

@@ -85,9 +85,16 @@ def create_engine_for(url: str, *, pool_size: int = 10, pool_timeout: float = 10
             engine = create_async_engine(parsed, pool_size=pool_size, pool_timeout=pool_timeout)
         _configure_sqlite(engine, path)
         return engine
-    # Network databases drop idle connections; test each one before handing it out.
+    # Network databases drop idle connections; test each one before handing it out. The pool
+    # never grows past pool_size (the configured maximum), and a connection attempt to a
+    # server that does not answer gives up after pool_timeout instead of asyncpg's minute.
     return create_async_engine(
-        parsed, pool_size=pool_size, pool_timeout=pool_timeout, pool_pre_ping=True
+        parsed,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=True,
+        connect_args={"timeout": pool_timeout} if parsed.drivername.endswith("asyncpg") else {},
     )
 
 
@@ -111,6 +118,8 @@ def _configure_sqlite(engine: AsyncEngine, path: Path | None) -> None:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # LIKE is case-sensitive on Postgres; the repository contract makes it so here too.
+            cursor.execute("PRAGMA case_sensitive_like=ON")
             # Safe with WAL: a power loss may drop the last commits, never corrupt.
             cursor.execute("PRAGMA synchronous=NORMAL")
         finally:
@@ -128,9 +137,26 @@ def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+# SQLSTATE classes and codes that mean the database itself is unusable, not the statement:
+# connection failures, resources, operator intervention, system errors, a missing database
+# or login, and a schema that was never migrated (undefined table or column).
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "28", "53", "57", "58", "3D")
+_UNAVAILABLE_SQLSTATES = frozenset({"42P01", "42703", "42883"})
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The Postgres SQLSTATE of a wrapped driver error (asyncpg and psycopg2 spell it apart)."""
+    orig = getattr(error, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return str(code) if code else None
+
+
 def is_connectivity_error(error: BaseException) -> bool:
     """True for failures of the database itself (unreachable, locked, pool exhausted)."""
     if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    code = sqlstate(error)
+    if code and (code.startswith(_UNAVAILABLE_SQLSTATE_CLASSES) or code in _UNAVAILABLE_SQLSTATES):
         return True
     return isinstance(
         error,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
@@ -21,14 +23,19 @@ class Page(Generic[T_co]):
 
 
 OPERATORS = frozenset({"eq", "neq", "gt", "gte", "lt", "lte", "in", "like", "is_null"})
+# Comparing with NULL is never true in SQL; refuse it rather than return nothing silently.
+_NEEDS_VALUE = frozenset({"gt", "gte", "lt", "lte", "like"})
 
 
 @dataclass(frozen=True, slots=True)
 class Condition:
     """One filter of ``Repository.query``: ``column <op> value``.
 
-    ``in`` takes a collection; ``like`` a pattern with ``%`` and ``_``; ``is_null`` a bool
-    (True: IS NULL, False: IS NOT NULL). Datetimes must be timezone-aware.
+    ``in`` takes a collection (empty: matches nothing); ``like`` a case-sensitive pattern
+    with ``%`` and ``_``, where a backslash escapes the next character; ``is_null`` a bool
+    (True: IS NULL, False: IS NOT NULL). As in SQL, a NULL column matches no operator but
+    ``is_null``; ``eq``/``neq`` with None mean IS NULL/IS NOT NULL. Datetimes must be
+    timezone-aware.
     """
 
     column: str
@@ -50,6 +57,25 @@ def check_conditions(conditions: Sequence[Condition], columns: Collection[str]) 
             raise InvalidQuery(f"operator 'in' on {condition.column!r} needs a collection")
         if condition.op == "is_null" and not isinstance(condition.value, bool):
             raise InvalidQuery(f"operator 'is_null' on {condition.column!r} needs True or False")
+        if condition.op in _NEEDS_VALUE and condition.value is None:
+            raise InvalidQuery(f"operator {condition.op!r} on {condition.column!r} needs a value")
+        if condition.op == "like" and not isinstance(condition.value, str):
+            raise InvalidQuery(f"operator 'like' on {condition.column!r} needs a string pattern")
+
+
+def encode_cursor(last_id: str) -> str:
+    """The opaque keyset cursor every adapter hands out: the last id, base64url."""
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        # validate=True: the lenient default would silently drop foreign characters.
+        raw = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
+        return raw.decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError) as error:
+        raise InvalidQuery(f"malformed cursor {cursor!r}") from error
 
 
 class Repository(Protocol[T]):

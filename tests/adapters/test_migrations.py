@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from alembic import command
@@ -12,7 +13,10 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Integer, MetaData, create_engine, inspect
 
+from adapters.sqlalchemy.engine import sync_url
 from adapters.sqlalchemy.tables import metadata
+from bootstrap.cli import migrate
+from tests.conftest import MakeSettings
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 
@@ -42,8 +46,11 @@ def tables(url: str) -> set[str]:
         engine.dispose()
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> str:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    # Every test below runs on an empty SQLite file and on an empty PostgreSQL database.
+    if request.param == "postgresql":
+        return sync_url(request.getfixturevalue("postgres_database"))
     return f"sqlite:///{tmp_path / 'db' / 'app.db'}"
 
 
@@ -93,3 +100,20 @@ def test_database_url_environment_is_used_when_config_has_none(
     config.attributes["configure_logger"] = False
     command.upgrade(config, "head")
     assert "messages" in tables(f"sqlite:///{path}")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("backend", ["postgres", "sqlalchemy"])
+def test_wta_migrate_on_postgres(
+    backend: str, postgres_database: str, make_settings: MakeSettings
+) -> None:
+    # The raw backend takes a libpq key=value DSN; SQLAlchemy a postgresql:// URL.
+    parts = urlsplit(postgres_database)
+    dsn = (f"host={parts.hostname} port={parts.port} user={parts.username} "
+           f"dbname={parts.path.lstrip('/')}")
+    settings = make_settings(database_backend=backend,
+                             database_url=dsn if backend == "postgres" else postgres_database)
+    migrate(settings)
+    url = sync_url(postgres_database)
+    assert {"conversations", "messages"} <= tables(url)
+    assert schema_diff(url, metadata) == []

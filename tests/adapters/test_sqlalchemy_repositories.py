@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -107,6 +108,19 @@ async def test_engine_creates_directory_and_file_on_first_use_only(tmp_path: Pat
         await engine.dispose()
 
 
+async def settle_threads(engine: AsyncEngine) -> None:
+    """Dispose, then wait for aiosqlite's worker threads to end.
+
+    An invalidated aiosqlite connection is force-closed with ``stop()``, which finishes
+    on its own thread later; if the test's loop closed first, that thread's callback
+    would hit a closed loop. Joining keeps error-path tests from leaking it.
+    """
+    await engine.dispose()
+    for thread in threading.enumerate():
+        if "_connection_worker_thread" in thread.name:
+            await asyncio.to_thread(thread.join, 2.0)
+
+
 async def test_unreachable_database_raises_storage_unavailable(tmp_path: Path) -> None:
     # A directory where the database file should be: SQLite cannot open it.
     secret_path = tmp_path / "s3cret-dir"
@@ -121,7 +135,7 @@ async def test_unreachable_database_raises_storage_unavailable(tmp_path: Path) -
             async with SqlaUnitOfWork(make_session_factory(engine)) as uow:
                 await uow.messages.count()
     finally:
-        await engine.dispose()
+        await settle_threads(engine)
 
 
 async def test_unusable_directory_raises_storage_unavailable_on_use(tmp_path: Path) -> None:
@@ -132,7 +146,7 @@ async def test_unusable_directory_raises_storage_unavailable_on_use(tmp_path: Pa
         with pytest.raises(StorageUnavailable):
             await ping(engine)
     finally:
-        await engine.dispose()
+        await settle_threads(engine)
 
 
 async def test_missing_schema_is_a_storage_failure(tmp_path: Path) -> None:
@@ -142,7 +156,7 @@ async def test_missing_schema_is_a_storage_failure(tmp_path: Path) -> None:
             with pytest.raises(StorageUnavailable):
                 await uow.conversations.get_by_id("x")
     finally:
-        await engine.dispose()
+        await settle_threads(engine)
 
 
 async def test_a_unit_cannot_be_open_twice_at_once(uow_factory: UowFactory) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from application.errors import ConcurrencyError, InvalidQuery, NotFound
+from application.ports.repository import Condition
 from application.ports.unit_of_work import UnitOfWork
 from domain.conversation import Conversation, ConversationStatus
 from domain.errors import DuplicateMessage
@@ -594,25 +595,39 @@ class UnitOfWorkContract(_Base):
         async with uow:
             assert await uow.conversations.get_by_id(conv.id) == conv
 
-    async def test_concurrent_read_modify_write_units_serialize(
+    async def test_concurrent_read_modify_write_units_lose_no_update(
         self, uow_factory: UowFactory
     ) -> None:
-        # Each unit reads then writes; serialized units never see a stale version.
+        # Each unit reads then writes. A backend may serialize the units (SQLite) or let the
+        # optimistic version refuse the stale ones (Postgres at READ COMMITTED); either way
+        # no update is lost, and a refused unit that retries lands on top.
         conv = await self.stored_conversation(uow_factory)
+        refused = 0
 
         async def touch(i: int) -> None:
-            async with uow_factory() as uow:
-                current = await uow.conversations.get_by_id(conv.id)
-                assert current is not None
-                await asyncio.sleep(0)
-                await uow.conversations.update(current.touched(T0 + timedelta(seconds=i)))
-                await uow.commit()
+            nonlocal refused
+            while True:
+                async with uow_factory() as uow:
+                    current = await uow.conversations.get_by_id(conv.id)
+                    assert current is not None
+                    await asyncio.sleep(0)
+                    try:
+                        await uow.conversations.update(
+                            current.touched(T0 + timedelta(seconds=i))
+                        )
+                    except ConcurrencyError:
+                        refused += 1
+                        continue
+                    await uow.commit()
+                    return
 
         await asyncio.gather(*(touch(i) for i in range(8)))
         async with uow_factory() as uow:
             stored = await uow.conversations.get_by_id(conv.id)
         assert stored is not None
         assert stored.version == 1 + 8
+        assert stored.last_message_at == T0 + timedelta(seconds=7)
+        assert refused < 8 * 8
 
 
 class RoundTripContract(_Base):
@@ -674,9 +689,203 @@ class RoundTripContract(_Base):
         assert again.body == "hello"
 
 
+class QueryContract(_Base):
+    """``query()``: operator conditions on declared columns, paged like ``list``."""
+
+    async def ids(self, uow: UnitOfWork, *conditions: Condition, limit: int = 50) -> list[str]:
+        page = await uow.messages.query(list(conditions), limit=limit)
+        return [m.id for m in page.items]
+
+    async def fixture_rows(self, uow_factory: UowFactory) -> tuple[Conversation, list[Message]]:
+        conv = await self.stored_conversation(uow_factory)
+        msgs = [
+            message(conv.id, body="olá mundo 👋", created_at=T0),
+            message(conv.id, body="hello world", created_at=T0 + timedelta(minutes=1)),
+            message(conv.id, body="Hello 50% off_now", created_at=T0 + timedelta(minutes=2),
+                    status=DeliveryStatus.PENDING, direction=Direction.OUTBOUND,
+                    provider_sid=None),
+            message(conv.id, body="ação 🚀 done", created_at=T0 + timedelta(minutes=3),
+                    error_code="63016"),
+        ]
+        async with uow_factory() as uow:
+            for m in msgs:
+                await uow.messages.create(m)
+            await uow.commit()
+        return conv, msgs
+
+    async def test_every_operator(self, uow_factory: UowFactory) -> None:
+        _, m = await self.fixture_rows(uow_factory)
+        t1 = T0 + timedelta(minutes=1)
+        async with uow_factory() as uow:
+            assert await self.ids(uow, Condition("body", "eq", "hello world")) == [m[1].id]
+            assert await self.ids(uow, Condition("status", "eq", DeliveryStatus.PENDING)) == [
+                m[2].id
+            ]
+            # A NULL column matches no comparison: m[0..2] have no error code.
+            assert await self.ids(uow, Condition("error_code", "neq", "x")) == [m[3].id]
+            assert await self.ids(uow, Condition("created_at", "gt", t1)) == [m[2].id, m[3].id]
+            assert await self.ids(uow, Condition("created_at", "gte", t1)) == [
+                m[1].id, m[2].id, m[3].id
+            ]
+            assert await self.ids(uow, Condition("created_at", "lt", t1)) == [m[0].id]
+            assert await self.ids(uow, Condition("created_at", "lte", t1)) == [m[0].id, m[1].id]
+            assert await self.ids(uow, Condition("id", "in", [m[3].id, m[0].id, ulid()])) == [
+                m[0].id, m[3].id
+            ]
+            assert await self.ids(uow, Condition("direction", "in", {Direction.OUTBOUND})) == [
+                m[2].id
+            ]
+            assert await self.ids(uow, Condition("provider_sid", "is_null", True)) == [m[2].id]
+            assert await self.ids(uow, Condition("error_code", "is_null", False)) == [m[3].id]
+            assert await self.ids(uow, Condition("version", "eq", 1), limit=10) == [
+                x.id for x in m
+            ]
+
+    async def test_eq_and_neq_with_none_mean_is_null(self, uow_factory: UowFactory) -> None:
+        _, m = await self.fixture_rows(uow_factory)
+        async with uow_factory() as uow:
+            assert await self.ids(uow, Condition("provider_sid", "eq", None)) == [m[2].id]
+            assert await self.ids(uow, Condition("error_code", "neq", None)) == [m[3].id]
+
+    async def test_timestamps_compare_across_time_zones(self, uow_factory: UowFactory) -> None:
+        _, m = await self.fixture_rows(uow_factory)
+        tz = timezone(timedelta(hours=5, minutes=30))
+        at = (T0 + timedelta(minutes=2)).astimezone(tz)
+        async with uow_factory() as uow:
+            assert await self.ids(uow, Condition("created_at", "eq", at)) == [m[2].id]
+            assert await self.ids(uow, Condition("created_at", "gte", at)) == [m[2].id, m[3].id]
+
+    async def test_like_is_case_sensitive_unicode_and_escapable(
+        self, uow_factory: UowFactory
+    ) -> None:
+        _, m = await self.fixture_rows(uow_factory)
+        async with uow_factory() as uow:
+            assert await self.ids(uow, Condition("body", "like", "hello%")) == [m[1].id]
+            assert await self.ids(uow, Condition("body", "like", "%👋")) == [m[0].id]
+            assert await self.ids(uow, Condition("body", "like", "a_ão %")) == [m[3].id]
+            assert await self.ids(uow, Condition("body", "like", "%ção _ %")) == [m[3].id]
+            assert await self.ids(uow, Condition("body", "like", "%o%")) == [
+                m[0].id, m[1].id, m[2].id, m[3].id
+            ]
+            # Escaped wildcards match themselves only.
+            assert await self.ids(uow, Condition("body", "like", "%50\\% off\\_%")) == [m[2].id]
+            assert await self.ids(uow, Condition("body", "like", "%50\\%off%")) == []
+            assert await self.ids(uow, Condition("body", "like", "hello_world")) == [m[1].id]
+            assert await self.ids(uow, Condition("body", "like", "hello\\_world")) == []
+            assert await self.ids(uow, Condition("body", "like", "hello")) == []
+
+    async def test_conditions_combine_with_and(self, uow_factory: UowFactory) -> None:
+        conv, m = await self.fixture_rows(uow_factory)
+        other = await self.stored_conversation(uow_factory, contact="whatsapp:+5511999990002")
+        [elsewhere] = await self.stored_messages(uow_factory, other.id, 1, body="hello there")
+        async with uow_factory() as uow:
+            found = await self.ids(
+                uow,
+                Condition("body", "like", "%ello%"),
+                Condition("conversation_id", "eq", conv.id),
+                Condition("direction", "neq", Direction.OUTBOUND),
+            )
+            assert found == [m[1].id]
+            assert await self.ids(uow, Condition("body", "like", "hello%")) == [
+                m[1].id, elsewhere.id
+            ]
+            assert await self.ids(
+                uow, Condition("created_at", "gt", T0), Condition("created_at", "lt", T0)
+            ) == []
+            assert await self.ids(uow) == [*(x.id for x in m), elsewhere.id]
+            page = await uow.conversations.query(
+                [Condition("status", "eq", "open"), Condition("contact", "neq", CONTACT)]
+            )
+            assert [c.id for c in page.items] == [other.id]
+
+    async def test_in_with_an_empty_collection_matches_nothing(
+        self, uow_factory: UowFactory
+    ) -> None:
+        await self.fixture_rows(uow_factory)
+        async with uow_factory() as uow:
+            assert await self.ids(uow, Condition("id", "in", [])) == []
+            assert await self.ids(uow, Condition("status", "in", ())) == []
+
+    async def test_query_pages_with_a_cursor(self, uow_factory: UowFactory) -> None:
+        conv = await self.stored_conversation(uow_factory)
+        msgs = await self.stored_messages(uow_factory, conv.id, 7)
+        await self.stored_messages(uow_factory, conv.id, 3, direction=Direction.OUTBOUND,
+                                   status=DeliveryStatus.PENDING, provider_sid=None)
+        inbound = [Condition("direction", "eq", Direction.INBOUND)]
+        seen: list[str] = []
+        cursor: str | None = None
+        async with uow_factory() as uow:
+            for _ in range(5):
+                page = await uow.messages.query(inbound, limit=3, cursor=cursor)
+                seen.extend(x.id for x in page.items)
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+                # A row inserted mid-listing with a smaller id is not returned later.
+                await uow.messages.create(message(conv.id, id=new_ulid(1)))
+            with pytest.raises(InvalidQuery):
+                await uow.messages.query(inbound, limit=0)
+            with pytest.raises(InvalidQuery):
+                await uow.messages.query(inbound, cursor="%%%")
+        assert seen == [x.id for x in msgs]
+
+    @pytest.mark.parametrize("column", [*INJECTION_NAMES, "metadata", "ID", "body "])
+    async def test_unknown_column_is_refused(self, uow_factory: UowFactory, column: str) -> None:
+        await self.fixture_rows(uow_factory)
+        async with uow_factory() as uow:
+            with pytest.raises(InvalidQuery, match="column"):
+                await uow.messages.query([Condition(column, "eq", "x")])
+            with pytest.raises(InvalidQuery, match="column"):
+                await uow.conversations.query([Condition("id", "eq", "x"),
+                                               Condition(column, "eq", "x")])
+        async with uow_factory() as uow:
+            assert await uow.messages.count() == 4
+
+    @pytest.mark.parametrize(
+        "op", ["=", "==", "!=", "ilike", "EQ", "eq; DROP TABLE messages", "in) OR (1=1", ""]
+    )
+    async def test_unknown_operator_is_refused(self, uow_factory: UowFactory, op: str) -> None:
+        await self.fixture_rows(uow_factory)
+        async with uow_factory() as uow:
+            with pytest.raises(InvalidQuery, match="operator"):
+                await uow.messages.query([Condition("body", op, "x")])
+        async with uow_factory() as uow:
+            assert await uow.messages.count() == 4
+
+    @pytest.mark.parametrize(
+        "condition",
+        [
+            Condition("id", "in", "ABC"),
+            Condition("id", "in", 3),
+            Condition("provider_sid", "is_null", "yes"),
+            Condition("created_at", "gt", None),
+            Condition("body", "like", None),
+            Condition("body", "like", 5),
+        ],
+    )
+    async def test_malformed_values_are_refused(
+        self, uow_factory: UowFactory, condition: Condition
+    ) -> None:
+        async with uow_factory() as uow:
+            with pytest.raises(InvalidQuery):
+                await uow.messages.query([condition])
+
+    async def test_values_are_never_interpreted_as_sql(self, uow_factory: UowFactory) -> None:
+        _, m = await self.fixture_rows(uow_factory)
+        hostile = ["x' OR '1'='1", "'; DROP TABLE messages; --", "\\'", "%' OR 1=1 --"]
+        async with uow_factory() as uow:
+            for value in hostile:
+                assert await self.ids(uow, Condition("body", "eq", value)) == []
+                assert await self.ids(uow, Condition("body", "like", value)) == []
+            assert await self.ids(uow, Condition("body", "in", hostile)) == []
+        async with uow_factory() as uow:
+            assert await uow.messages.count() == len(m)
+
+
 class RepositoryContract(
     CrudContract,
     PaginationContract,
+    QueryContract,
     MessageRepositoryContract,
     ConversationRepositoryContract,
     UnitOfWorkContract,

@@ -1,0 +1,196 @@
+"""The generic repository over one table: CRUD, filters, keyset pages, operator queries."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, ClassVar, Generic, TypeVar
+
+import psycopg2
+from psycopg2 import sql
+
+from adapters.psycopg.session import Cached, PgSession, Row
+from adapters.psycopg.statements import column_list, conditions, equality
+from application.errors import ConcurrencyError, InvalidQuery
+from application.ports.repository import (
+    Condition,
+    Page,
+    check_conditions,
+    decode_cursor,
+    encode_cursor,
+)
+from domain.conversation import Conversation
+from domain.message import Message
+
+E = TypeVar("E", Conversation, Message)
+
+_STATEMENTS: dict[str, Cached] = {}
+
+
+class PsycopgRepository(Generic[E]):
+    """Subclasses name the table and its columns (``id`` first, ``version`` last) and map
+    rows, in that column order, to entities and back."""
+
+    table: ClassVar[str]
+    column_names: ClassVar[tuple[str, ...]]
+    # Columns whose equality is not meaningful across backends (JSON), never filterable.
+    unfilterable: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, session: PgSession) -> None:
+        self._session = session
+
+    # -- hooks ------------------------------------------------------------------------
+    def _to_row(self, entity: E) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def _from_row(self, row: Row) -> E:
+        raise NotImplementedError
+
+    def _integrity_error(self, error: psycopg2.Error, row: Sequence[Any]) -> Exception:
+        """The application error for a constraint violation while writing ``row``."""
+        raise NotImplementedError
+
+    # -- statements (composed once per class, rendered once per pool) ------------------
+    @classmethod
+    def _name(cls) -> sql.Composable:
+        return sql.Identifier(cls.table)
+
+    @classmethod
+    def _select(cls) -> sql.Composable:
+        return sql.SQL("SELECT {} FROM {}").format(column_list(cls.column_names), cls._name())
+
+    @classmethod
+    def _cached(cls, key: str, compose: Callable[[], sql.Composable]) -> Cached:
+        # Fixed statements are composed once per class: the hot paths skip rebuilding them.
+        full_key = f"{cls.table}.{key}"
+        found = _STATEMENTS.get(full_key)
+        if found is None:
+            found = _STATEMENTS[full_key] = Cached(full_key, compose())
+        return found
+
+    def _insert_statement(self, on_conflict_nothing: bool = False) -> Cached:
+        cls = type(self)
+        def compose() -> sql.Composable:
+            insert = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+                cls._name(),
+                column_list(cls.column_names),
+                sql.SQL(", ").join(sql.Placeholder() * len(cls.column_names)),
+            )
+            if not on_conflict_nothing:
+                return insert
+            return sql.SQL("{} ON CONFLICT DO NOTHING RETURNING {}").format(
+                insert, sql.Identifier("id"))
+
+        return cls._cached(f"insert{on_conflict_nothing}", compose)
+
+    # -- port methods -----------------------------------------------------------------
+    async def create(self, entity: E) -> E:
+        row = self._to_row(entity)
+        await self._write(self._insert_statement(), row)
+        return entity
+
+    async def get_by_id(self, entity_id: str) -> E | None:
+        statement = self._cached("by_id", lambda: sql.SQL("{} WHERE {} = %s").format(
+            self._select(), sql.Identifier("id")))
+        return await self._one(statement, [entity_id])
+
+    async def update(self, entity: E) -> E:
+        cls = type(self)
+        values: tuple[Any, ...] = self._to_row(replace(entity, version=entity.version + 1))
+        names = cls.column_names[1:]  # every column but id, version included
+        statement = self._cached("update", lambda: sql.SQL(
+            "UPDATE {} SET {} WHERE {} = %s AND {} = %s").format(
+            cls._name(),
+            sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(n)) for n in names),
+            sql.Identifier("id"),
+            sql.Identifier("version"),
+        ))
+        count, _ = await self._write(statement, [*values[1:], entity.id, entity.version])
+        if count != 1:
+            raise ConcurrencyError(
+                f"{cls.table} {entity.id} is not at version {entity.version} (or is gone)"
+            )
+        return replace(entity, version=entity.version + 1)
+
+    async def delete(self, entity_id: str) -> bool:
+        statement = self._cached("delete", lambda: sql.SQL("DELETE FROM {} WHERE {} = %s").format(
+            self._name(), sql.Identifier("id")))
+        count, _ = await self._write(statement, [entity_id])
+        return count == 1
+
+    async def find_by(self, **filters: object) -> builtins.list[E]:
+        where, params = equality(self._checked(filters))
+        statement = sql.SQL("{} WHERE {} ORDER BY {}").format(
+            self._select(), where, sql.Identifier("id"))
+        return await self._many(statement, params)
+
+    async def count(self, filters: Mapping[str, object] | None = None) -> int:
+        where, params = equality(self._checked(filters or {}))
+        statement = sql.SQL("SELECT count(*) FROM {} WHERE {}").format(self._name(), where)
+        found = await self._session.fetch_one(statement, params)
+        return int(found[0]) if found else 0
+
+    async def list(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        filters: Mapping[str, object] | None = None,
+    ) -> Page[E]:
+        return await self._page(equality(self._checked(filters or {})), limit, cursor)
+
+    async def query(
+        self, conditions_: Sequence[Condition], *, limit: int = 50, cursor: str | None = None
+    ) -> Page[E]:
+        check_conditions(conditions_, self.columns())
+        return await self._page(conditions(conditions_), limit, cursor)
+
+    @classmethod
+    def columns(cls) -> frozenset[str]:
+        """The columns callers may filter and query on."""
+        return frozenset(cls.column_names) - cls.unfilterable
+
+    # -- shared helpers ---------------------------------------------------------------
+    def _checked(self, filters: Mapping[str, object]) -> Mapping[str, object]:
+        # Validate every name before building anything: filter keys may come from callers.
+        unknown = sorted(str(name) for name in filters if name not in self.columns())
+        if unknown:
+            names = ", ".join(map(repr, unknown))
+            raise InvalidQuery(f"cannot filter {self.table} by {names}")
+        return filters
+
+    async def _page(
+        self, where: tuple[sql.Composable, builtins.list[Any]], limit: int, cursor: str | None
+    ) -> Page[E]:
+        if limit < 1:
+            raise InvalidQuery(f"limit must be at least 1, got {limit}")
+        clause: sql.Composable = where[0]
+        params: builtins.list[Any] = where[1]
+        if cursor is not None:
+            clause = sql.SQL("{} AND {} > %s").format(clause, sql.Identifier("id"))
+            params = [*params, decode_cursor(cursor)]
+        # One extra row tells whether another page exists without a second query.
+        statement = sql.SQL("{} WHERE {} ORDER BY {} LIMIT %s").format(
+            self._select(), clause, sql.Identifier("id"))
+        items = await self._many(statement, [*params, limit + 1])
+        if len(items) > limit:
+            return Page(items[:limit], encode_cursor(items[limit - 1].id))
+        return Page(items, None)
+
+    async def _one(self, statement: sql.Composable | Cached, params: Sequence[Any]) -> E | None:
+        row = await self._session.fetch_one(statement, params)
+        return None if row is None else self._from_row(row)
+
+    async def _many(
+        self, statement: sql.Composable | Cached, params: Sequence[Any]
+    ) -> builtins.list[E]:
+        return [self._from_row(row) for row in await self._session.fetch_all(statement, params)]
+
+    async def _write(
+        self, statement: sql.Composable | Cached, params: Sequence[Any], *, returning: bool = False
+    ) -> tuple[int, builtins.list[Row]]:
+        try:
+            return await self._session.write(statement, params, returning=returning)
+        except psycopg2.IntegrityError as error:
+            raise self._integrity_error(error, params) from error

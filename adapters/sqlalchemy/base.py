@@ -1,0 +1,202 @@
+"""The generic repository over one SQLAlchemy Core table, bound to one session."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, ClassVar, Generic, TypeVar
+
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Result,
+    Table,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy import insert as generic_insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.sqlalchemy.conditions import where_clauses
+from adapters.sqlalchemy.engine import sqlstate, translate_errors
+from application.errors import ConcurrencyError, InvalidQuery
+from application.ports.repository import (
+    Condition,
+    Page,
+    check_conditions,
+    decode_cursor,
+    encode_cursor,
+)
+from domain.conversation import Conversation
+from domain.message import Message
+
+E = TypeVar("E", Conversation, Message)
+
+_UNIQUE_SQLITE_ERRORS = {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+_UNIQUE_SQLSTATE = "23505"
+
+
+def is_unique_violation(error: IntegrityError) -> bool:
+    """Unique/primary key violation, as opposed to a foreign key or NOT NULL one."""
+    orig = error.orig
+    sqlite_name = getattr(orig, "sqlite_errorname", None)
+    if sqlite_name:
+        return sqlite_name in _UNIQUE_SQLITE_ERRORS
+    code = sqlstate(error)
+    if code:
+        return code == _UNIQUE_SQLSTATE
+    return "unique" in str(orig).lower()
+
+
+class SqlaRepository(Generic[E]):
+    """The generic CRUD part of every repository; subclasses map rows to entities."""
+
+    table: ClassVar[Table]
+    # Columns whose equality is not meaningful across backends (JSON), never filterable.
+    unfilterable: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    # -- hooks ------------------------------------------------------------------------
+    def _to_row(self, entity: E) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _from_row(self, row: RowMapping) -> E:
+        raise NotImplementedError
+
+    def _integrity_error(self, error: IntegrityError, values: Mapping[str, Any]) -> Exception:
+        """The application error for a constraint violation while writing ``values``."""
+        raise NotImplementedError
+
+    # -- port methods -----------------------------------------------------------------
+    async def create(self, entity: E) -> E:
+        values = self._to_row(entity)
+        await self._write(generic_insert(self.table).values(values), values)
+        return entity
+
+    async def get_by_id(self, entity_id: str) -> E | None:
+        return await self._one(self.table.c.id == entity_id)
+
+    async def update(self, entity: E) -> E:
+        values = self._to_row(entity)
+        values["version"] = entity.version + 1
+        c = self.table.c
+        stmt = (
+            update(self.table)
+            .where(c.id == entity.id, c.version == entity.version)
+            .values({k: v for k, v in values.items() if k != "id"})
+        )
+        result = await self._write(stmt, values)
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrencyError(
+                f"{self.table.name} {entity.id} is not at version {entity.version} (or is gone)"
+            )
+        return replace(entity, version=entity.version + 1)
+
+    async def delete(self, entity_id: str) -> bool:
+        result = await self._execute(delete(self.table).where(self.table.c.id == entity_id))
+        return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+    async def find_by(self, **filters: object) -> builtins.list[E]:
+        conditions = self._conditions(filters)
+        return await self._many(select(self.table).where(*conditions).order_by(self.table.c.id))
+
+    async def count(self, filters: Mapping[str, object] | None = None) -> int:
+        conditions = self._conditions(filters or {})
+        stmt = select(func.count()).select_from(self.table).where(*conditions)
+        return int((await self._execute(stmt)).scalar_one())
+
+    async def list(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        filters: Mapping[str, object] | None = None,
+    ) -> Page[E]:
+        return await self._page(self._conditions(filters or {}), limit, cursor)
+
+    async def query(
+        self, conditions: Sequence[Condition], *, limit: int = 50, cursor: str | None = None
+    ) -> Page[E]:
+        check_conditions(conditions, self.columns())
+        return await self._page(where_clauses(self.table, conditions), limit, cursor)
+
+    @classmethod
+    def columns(cls) -> frozenset[str]:
+        """The columns callers may filter and query on."""
+        return frozenset(c.name for c in cls.table.columns) - cls.unfilterable
+
+    # -- shared helpers ---------------------------------------------------------------
+    def _conditions(self, filters: Mapping[str, object]) -> builtins.list[ColumnElement[bool]]:
+        # Validate every name before building anything: filter keys may come from callers.
+        allowed = self.columns()
+        unknown = sorted(str(name) for name in filters if name not in allowed)
+        if unknown:
+            names = ", ".join(map(repr, unknown))
+            raise InvalidQuery(f"cannot filter {self.table.name} by {names}")
+        return [
+            self.table.c[name].is_(None) if value is None else self.table.c[name] == value
+            for name, value in filters.items()
+        ]
+
+    async def _page(
+        self, conditions: Iterable[ColumnElement[bool]], limit: int, cursor: str | None
+    ) -> Page[E]:
+        if limit < 1:
+            raise InvalidQuery(f"limit must be at least 1, got {limit}")
+        where = list(conditions)
+        if cursor is not None:
+            where.append(self.table.c.id > decode_cursor(cursor))
+        # One extra row tells whether another page exists without a second query.
+        stmt = select(self.table).where(*where).order_by(self.table.c.id)
+        items = await self._many(stmt.limit(limit + 1))
+        if len(items) > limit:
+            return Page(items[:limit], encode_cursor(items[limit - 1].id))
+        return Page(items, None)
+
+    async def _one(self, *conditions: ColumnElement[bool]) -> E | None:
+        result = await self._execute(select(self.table).where(*conditions))
+        row = result.mappings().one_or_none()
+        return None if row is None else self._from_row(row)
+
+    async def _many(self, stmt: Executable) -> builtins.list[E]:
+        result = await self._execute(stmt)
+        return [self._from_row(row) for row in result.mappings().all()]
+
+    async def _execute(self, stmt: Executable) -> Result[Any]:
+        with translate_errors():
+            return await self._session.execute(stmt)
+
+    async def _write(self, stmt: Executable, values: Mapping[str, Any]) -> Result[Any]:
+        """Execute a write in a savepoint so a constraint violation leaves the unit usable
+        (Postgres aborts the whole transaction on a failed statement otherwise)."""
+        try:
+            with translate_errors():
+                async with self._session.begin_nested():
+                    return await self._session.execute(stmt)
+        except IntegrityError as error:
+            raise self._integrity_error(error, values) from error
+
+    def _insert_or_nothing(self, values: Mapping[str, Any]) -> Executable:
+        """INSERT ... ON CONFLICT DO NOTHING RETURNING id, in the engine's own dialect."""
+        dialect = self._session.get_bind().dialect.name
+        insert: Callable[[Table], Any]
+        if dialect == "sqlite":
+            insert = sqlite.insert
+        elif dialect == "postgresql":
+            insert = postgresql.insert
+        else:
+            raise NotImplementedError(f"insert-or-nothing is not implemented for {dialect}")
+        return (
+            insert(self.table)
+            .values(dict(values))
+            .on_conflict_do_nothing()
+            .returning(self.table.c.id)
+        )
