@@ -1,46 +1,169 @@
-"""Worker composition: task handlers from the application's registry, and the runner."""
+"""Worker composition: task handlers from the application's registry, then either the
+project's runner (queues that are a ``JobConsumer``) or arq's own Worker (arq).
+
+``wta worker`` runs either through ``build_runner``. ``arq bootstrap.worker.WorkerSettings``
+also works: ``WorkerSettings`` is built from settings when arq looks it up (a module
+``__getattr__``), so importing this module reads nothing.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
-from typing import Any
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lagom import Container
 
-from adapters.worker.runner import Handler, RunnerConfig, WorkerRunner
+from adapters.observability.jobs import observe_job
+from adapters.observability.use_case import TracedUseCase
+from adapters.worker.runner import Handler, PeriodicTask, RunnerConfig, WorkerRunner, backoff_delay
 from application.ports.job_queue import Job, JobConsumer
 from application.tasks import TaskSpec, task_registry
+from application.use_cases.requeue_stalled import RequeueStalledReplies, StalledReplies
 from bootstrap.container import Resources, build_container
 from bootstrap.logging import configure_logging
-from bootstrap.settings import Settings, load_settings
+from bootstrap.settings import Settings, SettingsError, load_settings
+from bootstrap.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from adapters.arq_queue.worker import ArqTaskRuntime
 
 log = logging.getLogger(__name__)
 
 
+class Runner(Protocol):
+    """What the entry points drive: the project's WorkerRunner or arq's Worker."""
+
+    @property
+    def processed(self) -> int: ...
+
+    def stop(self) -> None: ...
+
+    async def run(self) -> None: ...
+
+
 def _handler(container: Container, spec: TaskSpec[Any]) -> Handler:
+    telemetry = container[Telemetry]
+
     async def handle(job: Job) -> object:
         # A fresh use case (and unit of work) per job; jobs never share state.
-        use_case = container[spec.use_case]
+        use_case = TracedUseCase(container[spec.use_case], telemetry.tracer)
         return await use_case.execute(spec.payload_type.from_payload(job.payload))
 
-    return handle
+    # Log context, a span under the enqueuer's trace, and job metrics, for every worker.
+    return observe_job(handle, telemetry.tracer, telemetry.instruments)
 
 
 def build_handlers(container: Container) -> dict[str, Handler]:
     return {name: _handler(container, spec) for name, spec in task_registry().items()}
 
 
-def build_runner(container: Container, settings: Settings) -> WorkerRunner:
-    config = RunnerConfig(
+def build_sweep(container: Container, settings: Settings) -> Callable[[], Awaitable[int]]:
+    request = StalledReplies(older_than=timedelta(seconds=settings.worker_sweep_after_seconds))
+
+    async def sweep() -> int:
+        return await container[RequeueStalledReplies].execute(request)
+
+    return sweep
+
+
+def runner_config(settings: Settings) -> RunnerConfig:
+    return RunnerConfig(
         concurrency=settings.worker_concurrency,
         job_timeout=settings.worker_job_timeout_seconds,
         backoff_base=settings.worker_backoff_base_seconds,
         backoff_max=settings.worker_backoff_max_seconds,
         shutdown_grace=settings.worker_shutdown_grace_seconds,
     )
-    return WorkerRunner(container[JobConsumer], build_handlers(container), config)
+
+
+def build_runner(container: Container, settings: Settings) -> Runner:
+    if settings.queue_backend == "arq":
+        from arq.worker import create_worker
+
+        from adapters.arq_queue.worker import ArqWorkerRunner
+
+        # Signals are the entry point's: it calls stop(), as for the project's runner.
+        worker = create_worker(arq_worker_settings(settings, container), handle_signals=False)
+        return ArqWorkerRunner(worker)
+    periodic = []
+    if settings.worker_sweep_interval_seconds > 0:
+        sweep = build_sweep(container, settings)
+        periodic.append(PeriodicTask("sweep", settings.worker_sweep_interval_seconds, sweep))
+    return WorkerRunner(container[JobConsumer], build_handlers(container),
+                        runner_config(settings), periodic)
+
+
+# --- arq --------------------------------------------------------------------------------
+
+_CONTAINER = "wta_container"
+
+
+def arq_runtime(container: Container, settings: Settings) -> ArqTaskRuntime:
+    """What the arq functions call: the same handlers as the project's runner."""
+    from adapters.arq_queue import ArqJobQueue
+    from adapters.arq_queue.worker import ArqTaskRuntime
+
+    sweeping = settings.worker_sweep_interval_seconds > 0
+    return ArqTaskRuntime(
+        handlers=build_handlers(container),
+        queue=container[ArqJobQueue],
+        job_timeout=settings.worker_job_timeout_seconds,
+        backoff=partial(backoff_delay, base=settings.worker_backoff_base_seconds,
+                        cap=settings.worker_backoff_max_seconds),
+        sweep=build_sweep(container, settings) if sweeping else None,
+    )
+
+
+def arq_worker_settings(settings: Settings, container: Container | None = None) -> type:
+    """An arq WorkerSettings class generated from the task registry and settings.
+
+    Without ``container`` (the ``arq`` CLI), ``on_startup`` builds one and ``on_shutdown``
+    closes its resources; with one, its owner closes it.
+    """
+    from adapters.arq_queue import ArqJobQueue
+    from adapters.arq_queue.worker import CTX_KEY, worker_options
+
+    if settings.queue_backend != "arq":
+        raise SettingsError(f"arq's worker needs QUEUE_BACKEND=arq, not {settings.queue_backend}")
+    # Only configuration is read from this instance; it opens nothing.
+    queue = ArqJobQueue(settings.queue_redis_url, max_attempts=settings.queue_max_attempts)
+    options = worker_options(
+        task_registry(),
+        queue,
+        job_timeout=settings.worker_job_timeout_seconds,
+        concurrency=settings.worker_concurrency,
+        shutdown_grace=settings.worker_shutdown_grace_seconds,
+        sweep_interval=settings.worker_sweep_interval_seconds,
+    )
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        if container is None:
+            configure_logging(settings)
+        owned = container or build_container(settings)
+        ctx[_CONTAINER] = owned
+        ctx[CTX_KEY] = arq_runtime(owned, settings)
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        if container is None and _CONTAINER in ctx:
+            await ctx[_CONTAINER][Resources].aclose()
+
+    return type("WorkerSettings", (), {**options, "on_startup": on_startup,
+                                       "on_shutdown": on_shutdown})
+
+
+def __getattr__(name: str) -> Any:
+    # `arq bootstrap.worker.WorkerSettings`: settings are read when arq asks, not at import.
+    if name == "WorkerSettings":
+        return arq_worker_settings(load_settings())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# --- entry point ------------------------------------------------------------------------
 
 
 async def run_worker(settings: Settings | None = None) -> None:

@@ -3,7 +3,8 @@
 It claims jobs from a ``JobConsumer``, runs each with a concurrency limit and a per-task
 timeout, keeps the lease alive while a job runs, retries failures with exponential
 backoff and jitter, and dead-letters a job after its last attempt. On stop it takes no new
-job, lets running ones finish within a grace period and hands the rest back.
+job, lets running ones finish within a grace period and hands the rest back. It also runs
+periodic tasks (the sweep) while it runs, never in burst mode.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from application.errors import PermanentJobError
@@ -21,6 +22,15 @@ from application.ports.job_queue import Job, JobConsumer
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Job], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodicTask:
+    """Run ``action`` at start and then every ``interval`` seconds; a failure is logged."""
+
+    name: str
+    interval: float
+    action: Callable[[], Awaitable[object]]
 
 _MAX_ERROR_CHARS = 2000
 
@@ -52,10 +62,12 @@ class WorkerRunner:
         consumer: JobConsumer,
         handlers: Mapping[str, Handler],
         config: RunnerConfig | None = None,
+        periodic: Sequence[PeriodicTask] = (),
     ) -> None:
         self._consumer = consumer
         self._handlers = dict(handlers)
         self._config = config or RunnerConfig()
+        self._periodic = tuple(periodic)
         self._stopping = asyncio.Event()
         self._running: dict[asyncio.Task[None], Job] = {}
         self.processed = 0
@@ -66,11 +78,14 @@ class WorkerRunner:
 
     async def run(self, *, burst: bool = False) -> None:
         """Run until ``stop()``; with ``burst``, return once the queue has nothing due."""
+        timers = [] if burst else [
+            asyncio.create_task(self._every(p), name=f"periodic-{p.name}") for p in self._periodic
+        ]
         try:
             while not self._stopping.is_set():
                 free = self._config.concurrency - len(self._running)
                 if free <= 0:
-                    await asyncio.wait(list(self._running), return_when=asyncio.FIRST_COMPLETED)
+                    await self._until_a_job_ends_or_stop()
                     continue
                 busy = bool(self._running)
                 jobs = await self._receive(free, wait=0.0 if burst else self._config.receive_wait)
@@ -88,7 +103,26 @@ class WorkerRunner:
                     self._running[task] = job
                     task.add_done_callback(self._forget)
         finally:
+            for timer in timers:
+                timer.cancel()
+            await asyncio.gather(*timers, return_exceptions=True)
             await self._drain()
+
+    async def _every(self, task: PeriodicTask) -> None:
+        while True:
+            try:
+                await task.action()
+            except Exception:
+                log.exception("periodic task %s failed", task.name)
+            await asyncio.sleep(task.interval)
+
+    async def _until_a_job_ends_or_stop(self) -> None:
+        # Watching stop too: at full capacity a stop must still start the grace period now.
+        stopping = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait([*self._running, stopping], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         self._running.pop(task, None)

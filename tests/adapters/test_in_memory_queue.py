@@ -9,6 +9,7 @@ import pytest
 from adapters.in_memory.job_queue import InMemoryJobQueue
 from application.errors import QueueUnavailable
 from tests.contracts.job_queue import JobQueueContract
+from tests.contracts.worker import MAX_ATTEMPTS, RunnerHarness, WorkerContract
 
 
 class TestInMemoryJobQueue(JobQueueContract):
@@ -58,3 +59,11 @@ async def test_replay_while_the_key_is_taken_stores_no_second_job() -> None:
     assert await queue.dead_count() == 0
     [live] = await queue.receive(10, 0)
     assert live.payload == {"v": 2}
+
+
+class TestInMemoryWorker(WorkerContract):
+    @pytest.fixture
+    async def harness(self) -> AsyncIterator[RunnerHarness]:
+        queue = InMemoryJobQueue(max_attempts=MAX_ATTEMPTS)
+        yield RunnerHarness(queue)
+        await queue.close()

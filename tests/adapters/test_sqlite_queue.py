@@ -16,6 +16,7 @@ import pytest
 from adapters.sqlite_queue import SqliteJobQueue
 from application.errors import QueueUnavailable
 from tests.contracts.job_queue import JobQueueContract
+from tests.contracts.worker import MAX_ATTEMPTS, RunnerHarness, WorkerContract
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -272,3 +273,9 @@ async def test_replay_while_the_key_is_taken_stores_no_second_job(
     assert await queue.dead_count() == 0
     [live] = await queue.receive(10, 0)
     assert live.payload == {"v": 2}
+
+
+class TestSqliteWorker(WorkerContract):
+    @pytest.fixture
+    def harness(self, open_queue: Callable[..., SqliteJobQueue]) -> RunnerHarness:
+        return RunnerHarness(open_queue(max_attempts=MAX_ATTEMPTS, poll_interval=0.05))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from adapters.sqlite_queue.job_queue import SqliteJobQueue
-from adapters.worker.runner import RunnerConfig, WorkerRunner, backoff_delay
+from adapters.worker.runner import PeriodicTask, RunnerConfig, WorkerRunner, backoff_delay
 from application.errors import PermanentJobError
 from application.ports.job_queue import Job
 
@@ -153,3 +153,47 @@ def test_backoff_grows_exponentially_with_bounded_jitter() -> None:
         delays = [backoff_delay(attempt, 2.0, 60.0, rng) for _ in range(50)]
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(set(delays)) > 1  # jittered, so workers do not retry in lockstep
+
+
+async def test_stop_at_full_capacity_still_cuts_off_after_the_grace(
+    queue: SqliteJobQueue,
+) -> None:
+    started = asyncio.Event()
+
+    async def stuck(job: Job) -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    await queue.enqueue("stuck", {})
+    runner = WorkerRunner(queue, {"stuck": stuck}, RunnerConfig(concurrency=1, receive_wait=0.05,
+                                                                 shutdown_grace=0.2))
+    task = asyncio.create_task(runner.run())
+    await started.wait()
+    runner.stop()
+    await asyncio.wait_for(task, 3)  # not the 30 s of the stuck job
+    [again] = await queue.receive(1, 0)
+    assert again.attempt == 2
+
+
+async def test_periodic_tasks_run_at_start_and_every_interval_but_not_in_burst(
+    queue: SqliteJobQueue,
+) -> None:
+    ticks: list[float] = []
+    enough = asyncio.Event()
+
+    async def tick() -> None:
+        ticks.append(asyncio.get_running_loop().time())
+        if len(ticks) == 3:
+            enough.set()
+        if len(ticks) == 2:
+            raise RuntimeError("a failing sweep must not stop the next one")
+
+    sweep = PeriodicTask("sweep", 0.1, tick)
+    await WorkerRunner(queue, {}, FAST, [sweep]).run(burst=True)
+    assert ticks == []
+    runner = WorkerRunner(queue, {}, FAST, [sweep])
+    task = asyncio.create_task(runner.run())
+    await asyncio.wait_for(enough.wait(), 5)
+    runner.stop()
+    await asyncio.wait_for(task, 5)
+    assert ticks[2] - ticks[0] >= 0.19
