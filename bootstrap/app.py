@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from lagom import Container
 from lagom.integrations.fast_api import FastApiIntegration
 
-from adapters.fastapi import health, webhooks
+from adapters.fastapi import health, internal_api, webhooks
 from adapters.fastapi.errors import install_error_handlers
 from adapters.fastapi.request_id import RequestIdMiddleware
+from adapters.fastapi.security import TokenSettings, make_authenticator
 from adapters.fastapi.signature import OwnerLookup, TwilioOwner
+from adapters.fastapi.tracing import TracingMiddleware
+from adapters.observability.metrics import QueueGauges
+from adapters.observability.use_case import TracedUseCase
+from application.ports.job_queue import DeadLetterStore
+from application.use_cases.queue_outbound import QueueOutboundMessage
+from application.use_cases.read_conversations import ListConversationMessages, ListConversations
 from application.use_cases.receive_inbound import ReceiveInboundMessage
 from application.use_cases.record_delivery_status import RecordDeliveryStatus
 from bootstrap.container import Resources, build_container
 from bootstrap.logging import configure_logging
 from bootstrap.settings import Settings, load_settings
+from bootstrap.telemetry import Telemetry
 from bootstrap.worker import build_runner
 
 log = logging.getLogger(__name__)
+
+QUEUE_GAUGE_INTERVAL_SECONDS = 15.0
 
 
 def owner_lookup(settings: Settings) -> OwnerLookup:
@@ -39,6 +51,35 @@ def owner_lookup(settings: Settings) -> OwnerLookup:
     return lookup
 
 
+def token_settings(settings: Settings) -> TokenSettings:
+    return TokenSettings(
+        secret_key=settings.secret_key.get_secret_value(),
+        algorithm=settings.algorithm,
+        expire_minutes=settings.access_token_expire_minutes,
+    )
+
+
+def _traced(deps: FastApiIntegration, tracer: Any) -> Callable[[type], Any]:
+    """A FastAPI dependency giving the container's use case wrapped in a span."""
+
+    def depends(use_case: type) -> Any:
+        build = deps.depends(use_case)  # lagom's own dependency: override_for_test still works
+
+        def provide(inner: Any = build) -> TracedUseCase:
+            return TracedUseCase(inner, tracer)
+
+        return Depends(provide)
+
+    return depends
+
+
+def _queue_gauges(container: Container, telemetry: Telemetry) -> QueueGauges | None:
+    store: Any = container[DeadLetterStore]
+    if not (hasattr(store, "depth") and hasattr(store, "dead_count")):
+        return None  # this backend cannot count its jobs
+    return QueueGauges(telemetry.meter, store.depth, store.dead_count)
+
+
 def create_app(
     settings: Settings | None = None,
     container: Container | None = None,
@@ -49,6 +90,8 @@ def create_app(
     configure_logging(settings)
     container = container or build_container(settings)
     resources = container[Resources]
+    telemetry = container[Telemetry]
+    gauges = _queue_gauges(container, telemetry)
     run_worker = settings.api_embedded_worker if embedded_worker is None else embedded_worker
 
     @asynccontextmanager
@@ -57,9 +100,16 @@ def create_app(
         task = asyncio.create_task(runner.run(), name="embedded-worker") if runner else None
         if runner:
             log.info("embedded worker started (queue backend %s)", settings.queue_backend)
+        sampler = None
+        if gauges and telemetry.exporting:  # sampling costs a query: only when exported
+            sampler = asyncio.create_task(gauges.run(QUEUE_GAUGE_INTERVAL_SECONDS))
         try:
             yield
         finally:
+            if sampler:
+                sampler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sampler
             if runner and task:
                 runner.stop()
                 await task
@@ -73,17 +123,40 @@ def create_app(
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.container = container
+    app.state.queue_gauges = gauges
+    # Added inner first: the request id is bound before the server span starts.
+    app.add_middleware(
+        TracingMiddleware, tracer=telemetry.tracer,
+        webhook_requests=telemetry.instruments.webhook_requests, webhook_prefix=webhooks.PREFIX,
+    )
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     deps = FastApiIntegration(container)
+    traced = _traced(deps, telemetry.tracer)
     app.include_router(health.make_router(resources.checks))
     app.include_router(
         webhooks.make_router(
-            receive_inbound=deps.depends(ReceiveInboundMessage),
-            record_status=deps.depends(RecordDeliveryStatus),
+            receive_inbound=traced(ReceiveInboundMessage),
+            record_status=traced(RecordDeliveryStatus),
             owners=owner_lookup(settings),
             public_base_url=settings.api_public_base_url,
             validate_signature=settings.twilio_validate_signature,
+        )
+    )
+    internal_key = settings.twilio_internal_api_key
+    app.include_router(
+        internal_api.make_router(
+            authenticate=Depends(make_authenticator(
+                token_settings(settings),
+                api_key=internal_key.get_secret_value() if internal_key else None,
+                api_key_owner=settings.owner_account_sid,
+            )),
+            list_conversations=traced(ListConversations),
+            list_messages=traced(ListConversationMessages),
+            queue_outbound=traced(QueueOutboundMessage),
+            # One owner today: the default owner's number; another owner id has none.
+            channel_for=lambda owner: settings.owner_phone_number
+            if owner == settings.owner_account_sid else None,
         )
     )
     return app

@@ -6,6 +6,7 @@ import re
 import uuid
 from contextvars import ContextVar
 
+import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -35,6 +36,11 @@ class RequestIdMiddleware:
         request_id = incoming if _SANE.match(incoming) else uuid.uuid4().hex
         token = _request_id.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
+        # A fresh log context per request. Not reset on the way out: the 500 handler runs
+        # outside every middleware and must still log with the request's context. Servers
+        # run each request in its own task (its own context copy), so nothing leaks.
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from starlette.datastructures import FormData
+from structlog.contextvars import bind_contextvars
 
 from adapters.fastapi.errors import envelope
 from adapters.fastapi.signature import OwnerLookup, TwilioOwner, signature_is_valid
@@ -80,9 +81,12 @@ def make_router(
         if missing:
             return envelope(request, 422, "VALIDATION_ERROR", missing)
         known = {"MessageSid", "From", "To", "Body", "ProfileName"}
-        await use_case.execute(
+        message_sid = str(form["MessageSid"]).strip()
+        # Every later line of this request, and the jobs it queues, carry these.
+        bind_contextvars(correlation_id=message_sid, owner_id=owner.owner_id)
+        result = await use_case.execute(
             InboundMessage(
-                message_sid=str(form["MessageSid"]).strip(),
+                message_sid=message_sid,
                 owner_id=owner.owner_id,
                 from_address=str(form["From"]),
                 to_address=str(form["To"]),
@@ -92,6 +96,9 @@ def make_router(
                 extra={k: str(v) for k, v in form.multi_items() if k not in known},
             )
         )
+        bind_contextvars(conversation_id=result.conversation_id)
+        log.info("inbound message %s", "duplicate" if result.duplicate else "stored",
+                 extra={"reply_queued": result.reply_queued})
         return _twiml()
 
     @router.post("/status", response_class=Response)
@@ -99,7 +106,8 @@ def make_router(
         checked = await authenticate(request)
         if isinstance(checked, Response):
             return checked
-        form, _ = checked
+        form, owner = checked
+        bind_contextvars(message_sid=str(form.get("MessageSid") or ""), owner_id=owner.owner_id)
         missing = _missing(form, "MessageSid", "MessageStatus")
         if missing:
             return envelope(request, 422, "VALIDATION_ERROR", missing)

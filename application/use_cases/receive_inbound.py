@@ -71,7 +71,11 @@ class ReceiveInboundMessage:
                 GENERATE_REPLY,
                 payload.to_payload(),
                 dedup_key=payload.dedup_key,
-                headers={"correlation_id": request.message_sid},
+                headers={
+                    "correlation_id": request.message_sid,
+                    "owner_id": request.owner_id,
+                    "conversation_id": stored.conversation_id,
+                },
             )
         return InboundResult(stored.id, stored.conversation_id, duplicate, needs_reply)
 

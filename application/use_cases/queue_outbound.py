@@ -1,0 +1,151 @@
+"""Queue an outbound message from the internal API: store it pending, then queue its send.
+
+Idempotent on the caller's key within the conversation: the key is stored with the message,
+and the conversation's version check serializes racing requests, so two requests with one
+key store one message. The lookup covers the conversation's latest ``IDEMPOTENCY_WINDOW``
+messages; a key reused after that, or after the conversation closed, is a new message.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from application.errors import ConcurrencyError
+from application.policy import ConversationPolicy
+from application.ports.clock import Clock
+from application.ports.id_generator import IdGenerator
+from application.ports.job_queue import JobQueue
+from application.ports.unit_of_work import UnitOfWork
+from application.tasks import SEND_MESSAGE, SendMessagePayload
+from domain.conversation import Conversation, ConversationStatus
+from domain.message import DeliveryStatus, Direction, Message, MessageType
+from domain.whatsapp import WhatsAppAddress
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENCY_WINDOW = 100
+_CONFLICT_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRequest:
+    owner_id: str
+    channel: str  # the owner's WhatsApp number, the sender
+    to: str
+    body: str
+    media_urls: tuple[str, ...] = ()
+    idempotency_key: str | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundQueued:
+    message_id: str
+    conversation_id: str
+    status: DeliveryStatus
+    duplicate: bool
+
+
+class QueueOutboundMessage:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        queue: JobQueue,
+        clock: Clock,
+        ids: IdGenerator,
+        policy: ConversationPolicy,
+    ) -> None:
+        self._uow = uow
+        self._queue = queue
+        self._clock = clock
+        self._ids = ids
+        self._policy = policy
+
+    async def execute(self, request: OutboundRequest) -> OutboundQueued:
+        contact = str(WhatsAppAddress.parse(request.to))
+        channel = str(WhatsAppAddress.parse(request.channel))
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                message, duplicate = await self._store(request, contact, channel)
+                break
+            except ConcurrencyError:
+                # A racing write to the conversation (maybe this very key) won; look again.
+                if attempt == _CONFLICT_RETRIES - 1:
+                    raise
+        if message.status is DeliveryStatus.PENDING:
+            # After commit; a failed enqueue answers 503 and the client's retry re-queues it.
+            payload = SendMessagePayload(message.id)
+            await self._queue.enqueue(
+                SEND_MESSAGE,
+                payload.to_payload(),
+                dedup_key=payload.dedup_key,
+                headers={
+                    "correlation_id": request.correlation_id or message.id,
+                    "owner_id": message.owner_id,
+                    "conversation_id": message.conversation_id,
+                },
+            )
+        if duplicate:
+            log.info("outbound message %s already queued for this key", message.id)
+        return OutboundQueued(message.id, message.conversation_id, message.status, duplicate)
+
+    async def _store(
+        self, request: OutboundRequest, contact: str, channel: str
+    ) -> tuple[Message, bool]:
+        now = self._clock.now()
+        async with self._uow as uow:
+            conversation = await self._open_conversation(request.owner_id, contact, channel)
+            if request.idempotency_key:
+                recent = await uow.messages.latest_for_conversation(
+                    conversation.id, IDEMPOTENCY_WINDOW)
+                for earlier in recent:
+                    if (earlier.direction is Direction.OUTBOUND
+                            and earlier.metadata.get("idempotency_key") == request.idempotency_key):
+                        return earlier, True
+            message = self._new_message(request, conversation, contact, channel)
+            await uow.messages.create(message)
+            # The version check here is what makes two racing requests store one message.
+            await uow.conversations.update(conversation.touched(now))
+            await uow.commit()
+            return message, False
+
+    async def _open_conversation(self, owner_id: str, contact: str, channel: str) -> Conversation:
+        uow, now = self._uow, self._clock.now()
+        current = await uow.conversations.get_open(owner_id, contact)
+        if current is not None and current.is_stale(
+            now, self._policy.idle_timeout, self._policy.expiration
+        ):
+            await uow.conversations.update(current.closed(now))
+            current = None
+        if current is not None:
+            return current
+        fresh = Conversation(
+            id=self._ids.new_id(), owner_id=owner_id, contact=contact, channel=channel,
+            status=ConversationStatus.OPEN, created_at=now, updated_at=now, last_message_at=now,
+        )
+        return await uow.conversations.add_open_or_get(fresh)
+
+    def _new_message(
+        self, request: OutboundRequest, conversation: Conversation, contact: str, channel: str
+    ) -> Message:
+        now = self._clock.now()
+        metadata: dict[str, object] = {"source": "api"}
+        if request.idempotency_key:
+            metadata["idempotency_key"] = request.idempotency_key
+        if request.media_urls:
+            metadata["media"] = [{"url": url, "content_type": ""} for url in request.media_urls]
+        return Message(
+            id=self._ids.new_id(),
+            conversation_id=conversation.id,
+            owner_id=request.owner_id,
+            direction=Direction.OUTBOUND,
+            type=MessageType.MEDIA if request.media_urls else MessageType.TEXT,
+            body=request.body,
+            from_address=channel,
+            to_address=contact,
+            status=DeliveryStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+            metadata=metadata,
+        )

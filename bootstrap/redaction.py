@@ -1,0 +1,106 @@
+"""Scrubs secrets from log events: known values from settings, and shapes of secrets.
+
+Runs as the last structlog processor before rendering, after tracebacks were turned into
+text, so a secret inside an exception message or a formatted stack is scrubbed too.
+Bare 32-hex strings (the shape of a Twilio auth token) are not scrubbed by pattern: request
+ids and MessageSids look the same. The configured tokens are scrubbed as known values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from bootstrap.settings import Settings
+
+MASK = "[REDACTED]"
+
+# Keys whose value is a secret whatever it looks like (compared lower-case, '-' as '_').
+SECRET_KEYS = frozenset({
+    "authorization", "proxy_authorization", "x_api_key", "api_key", "apikey", "password",
+    "passwd", "secret", "secret_key", "client_secret", "token", "access_token", "auth_token",
+    "refresh_token", "id_token", "llm_api_key", "twilio_auth_token", "cookie", "set_cookie",
+})
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Authorization header values: "Bearer <token>", "Basic <base64>".
+    (re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9\-._~+/]+=*"), rf"\1\2{MASK}"),
+    # JWTs: base64url JSON header ('{"' encodes to 'eyJ'), payload and signature.
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"), MASK),
+    # OpenAI-style API keys (LLM providers), even when not the configured one.
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), MASK),
+    # user:password@ in any URL (postgresql://, redis://, https://...); empty user too.
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^:/@\s]*):([^@/\s]+)@"), rf"\1:{MASK}@"),
+    # key=value, key: value, "key": "value" for secret-sounding keys (query strings, headers,
+    # reprs of dicts). The value ends at whitespace, a quote, '&', ',', ';' or '}'.
+    (re.compile(
+        r"(?i)\b(x-api-key|api[_-]?key|access[_-]?token|auth[_-]?token|refresh[_-]?token|"
+        r"client[_-]?secret|secret[_-]?key|password|passwd|pwd|secret|token|authorization)"
+        r"""(["']?\s*[:=]\s*["']?)(?!\[REDACTED\])[^\s"'&,;}\]]+"""),
+     rf"\1\2{MASK}"),
+)
+
+_MIN_KNOWN_LENGTH = 6  # shorter "secrets" would scrub ordinary words
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret the settings hold, as text: tokens, keys, passwords inside URLs."""
+    values: list[str] = [settings.owner_auth_token, settings.secret_key.get_secret_value()]
+    for secret in (settings.twilio_auth_token, settings.twilio_internal_api_key,
+                   settings.llm_api_key, settings.supabase_key, settings.supabase_service_key,
+                   settings.queue_aws_secret_access_key):
+        if secret is not None:
+            values.append(secret.get_secret_value())
+    for url in (settings.database_url, settings.queue_redis_url, settings.llm_base_url,
+                settings.otel_exporter_otlp_endpoint):
+        password = _url_password(url)
+        if password:
+            values.append(password)
+    return values
+
+
+def _url_password(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+class Redactor:
+    """A structlog processor; also usable on plain text with ``scrub``."""
+
+    def __init__(self, known: Iterable[str] = ()) -> None:
+        # Longest first, so a secret containing another is replaced whole.
+        self._known = sorted({k for k in known if len(k) >= _MIN_KNOWN_LENGTH},
+                             key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        for value in self._known:
+            if value in text:
+                text = text.replace(value, MASK)
+        for pattern, replacement in _PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+    def _value(self, key: object, value: Any) -> Any:
+        if isinstance(key, str) and key.lower().replace("-", "_") in SECRET_KEYS and value:
+            return MASK
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, bytes):
+            return self.scrub(value.decode("utf-8", "replace"))
+        if isinstance(value, Mapping):
+            return {k: self._value(k, v) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self._value(None, v) for v in value]
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        # Anything else would be rendered with repr(): scrub that text.
+        return self.scrub(repr(value))
+
+    def __call__(self, logger: object, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        return {key: self._value(key, value) for key, value in event_dict.items()}
