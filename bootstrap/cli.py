@@ -26,7 +26,21 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port or settings.api_port,
         proxy_headers=True,
         log_level=settings.log_level.lower(),
+        # create_app configured logging; uvicorn's own config would bypass the redactor.
+        log_config=None,
     )
+    return 0
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from adapters.fastapi.security import create_access_token
+    from bootstrap.app import token_settings
+
+    minutes = args.minutes or settings.access_token_expire_minutes
+    print(create_access_token(args.owner or settings.owner_account_sid,
+                              token_settings(settings), expires_in=timedelta(minutes=minutes)))
     return 0
 
 
@@ -44,10 +58,16 @@ def migrate(settings: Settings, revision: str = "head") -> None:
     from alembic import command
     from alembic.config import Config
 
+    url = settings.database_url
+    if settings.database_backend == "postgres":
+        from adapters.psycopg.dsn import sqlalchemy_url
+
+        # DATABASE_URL is then a libpq DSN (or URL); Alembic needs a SQLAlchemy URL.
+        url = sqlalchemy_url(url)
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "alembic"))
     # ConfigParser interpolation: a % in a password must be doubled.
-    config.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(config, revision)
 
 
@@ -121,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("id", nargs="?")
     dlq.add_argument("--limit", type=int, default=100)
     dlq.set_defaults(func=_dlq)
+
+    token = sub.add_parser("token", help="print a Bearer JWT for the internal API")
+    token.add_argument("--owner", help="owner id (default: TWILIO_ACCOUNT_SID's owner)")
+    token.add_argument("--minutes", type=int, help="lifetime (default ACCESS_TOKEN_EXPIRE_MINUTES)")
+    token.set_defaults(func=_token)
     return parser
 
 

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "change-me-in-production"  # noqa: S105 - refused in production
@@ -53,12 +61,14 @@ class Settings(BaseSettings):
     supabase_key: SecretStr | None = None
     supabase_service_key: SecretStr | None = None
     supabase_db_schema: str = "public"
+    supabase_timeout_seconds: float = Field(10.0, gt=0)
 
     queue_backend: Literal["sqlite", "arq", "sqs", "memory"] = "sqlite"
     queue_sqlite_db_path: str = "./var/queue.db"
     queue_redis_url: str = "redis://localhost:6379"
     queue_sqs_queue_url: str | None = None
     queue_sqs_endpoint_url: str | None = None
+    queue_sqs_dlq_url: str | None = None  # unset: the queue's name + "-dlq"
     queue_aws_region: str = "us-east-1"
     queue_aws_access_key_id: str | None = None
     queue_aws_secret_access_key: SecretStr | None = None
@@ -71,6 +81,9 @@ class Settings(BaseSettings):
     worker_shutdown_grace_seconds: float = Field(20.0, ge=0)
     worker_backoff_base_seconds: float = Field(1.0, ge=0)
     worker_backoff_max_seconds: float = Field(300.0, ge=0)
+    # The sweep re-queues replies of messages stored this long ago with none yet (0: off).
+    worker_sweep_interval_seconds: float = Field(60.0, ge=0)
+    worker_sweep_after_seconds: float = Field(300.0, ge=0)
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
@@ -82,7 +95,8 @@ class Settings(BaseSettings):
     twilio_timeout_seconds: float = Field(10.0, gt=0)
 
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
-    algorithm: str = "HS256"
+    # HMAC only: tokens are signed with SECRET_KEY (and "none" must never be accepted).
+    algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     access_token_expire_minutes: int = Field(30, ge=1)
 
     llm_provider: Literal["echo", "openai"] = "echo"
@@ -102,6 +116,24 @@ class Settings(BaseSettings):
 
     otel_exporter_otlp_endpoint: str | None = None
     otel_service_name: str = "whatsapp-core"
+
+    # The QUEUE_BACKEND value when it was an alias (bullmq, redis), for a start-up log line.
+    _queue_backend_alias: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_queue_alias(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Settings]
+    ) -> Settings:
+        settings = handler(data)
+        raw = data.get("queue_backend") if isinstance(data, dict) else None
+        if isinstance(raw, str) and raw.strip().lower() in QUEUE_ALIASES:
+            settings._queue_backend_alias = raw.strip().lower()
+        return settings
+
+    @property
+    def queue_backend_alias(self) -> str | None:
+        return self._queue_backend_alias
 
     @field_validator("queue_backend", mode="before")
     @classmethod
@@ -138,6 +170,17 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _supabase_is_configured(self) -> Settings:
+        if self.database_backend == "supabase" and not (
+            self.supabase_url and (self.supabase_service_key or self.supabase_key)
+        ):
+            raise ValueError(
+                "DATABASE_BACKEND=supabase needs SUPABASE_URL and SUPABASE_SERVICE_KEY "
+                "(or SUPABASE_KEY)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:
