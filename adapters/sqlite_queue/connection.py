@@ -77,14 +77,39 @@ def _retry_busy(action: Callable[[], T]) -> T:
             time.sleep(0.01)  # busy_timeout already waited; this only spans rare edge cases
 
 
+class NonBlockingConnection(sqlite3.Connection):
+    """A connection that never waits for a lock: busy_timeout 0, no retries.
+
+    Used on the event loop thread for the uncontended case; SQLITE_BUSY from it means
+    "another connection holds the lock", and the caller falls back to the queue thread.
+    """
+
+
+def open_nonblocking(path: str) -> sqlite3.Connection:
+    """Open a second connection to an existing queue file (schema already created)."""
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=True,
+                           factory=NonBlockingConnection)
+    try:
+        conn.execute("PRAGMA busy_timeout = 0")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 def write(conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], T]) -> T:
     """Run ``body`` in BEGIN IMMEDIATE ... COMMIT.
 
     IMMEDIATE takes the write lock up front (waiting through busy_timeout), so a read
     inside the transaction can never be invalidated by another writer (no
-    SQLITE_BUSY_SNAPSHOT, which the busy handler would not retry).
+    SQLITE_BUSY_SNAPSHOT, which the busy handler would not retry). On a non-blocking
+    connection a busy lock is raised at once instead, after rolling back.
     """
-    _retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
+    if isinstance(conn, NonBlockingConnection):
+        conn.execute("BEGIN IMMEDIATE")
+    else:
+        _retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
     try:
         result = body(conn)
         conn.execute("COMMIT")

@@ -222,15 +222,17 @@ async def test_cancelled_receive_gives_back_what_it_claimed(
     queue = open_queue(visibility_timeout=60)
     await queue.ping()
     await queue.enqueue("t", {"n": 1})
+    # Another connection holds the write lock: the claim cannot take the loop's fast path
+    # and waits on the queue thread, where the cancellation lands mid-claim.
+    blocker = sqlite3.connect(queue.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
     receiving = asyncio.create_task(queue.receive(1, wait_seconds=10))
-    await asyncio.sleep(0)  # the receive submits its claim and awaits the queue thread
+    await asyncio.sleep(0.05)
     receiving.cancel()
-    try:
-        claimed = await receiving
-    except asyncio.CancelledError:
-        claimed = None
-    if claimed is not None:
-        pytest.skip("the claim finished before the cancellation landed")
+    with pytest.raises(asyncio.CancelledError):
+        await receiving
+    blocker.execute("COMMIT")
+    blocker.close()
     # Not stranded for the 60 s lease: it is back at once, as a first delivery.
     [job] = await queue.receive(1, wait_seconds=5)
     assert job.attempt == 1
@@ -279,3 +281,19 @@ class TestSqliteWorker(WorkerContract):
     @pytest.fixture
     def harness(self, open_queue: Callable[..., SqliteJobQueue]) -> RunnerHarness:
         return RunnerHarness(open_queue(max_attempts=MAX_ATTEMPTS, poll_interval=0.05))
+
+
+async def test_a_held_lock_makes_enqueue_wait_off_the_loop_not_fail(
+    open_queue: Callable[..., SqliteJobQueue],
+) -> None:
+    queue = open_queue()
+    await queue.ping()
+    blocker = sqlite3.connect(queue.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    enqueuing = asyncio.create_task(queue.enqueue("t", {"n": 1}))
+    await asyncio.sleep(0.1)  # the loop keeps running while the enqueue waits for the lock
+    assert not enqueuing.done()
+    blocker.execute("COMMIT")
+    blocker.close()
+    assert await enqueuing is not None
+    assert await queue.depth() == 1
