@@ -21,8 +21,8 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.constants import result_key_prefix
 from redis.exceptions import RedisError
 
-from application.errors import PayloadTooLarge, QueueUnavailable
-from application.ports.job_queue import DeadLetter, Job
+from application.errors import QueueUnavailable
+from application.ports.job_queue import DeadLetter, Job, encode_payload
 from domain.ids import new_ulid
 
 DEFAULT_QUEUE_NAME = "wta:queue"
@@ -31,23 +31,6 @@ DONE_RETENTION_SECONDS = 3600.0
 _DRIVER_ERRORS = (RedisError, OSError)
 
 
-def encode_payload(
-    task: str, payload: Mapping[str, Any], headers: Mapping[str, str] | None, limit: int
-) -> tuple[str, dict[str, str]]:
-    """JSON text of the payload, checked headers; refuses what other backends refuse."""
-    if not isinstance(payload, Mapping):
-        raise TypeError(f"payload of task {task!r} must be a mapping, not {type(payload).__name__}")
-    try:
-        text = json.dumps(dict(payload), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        size = len(text.encode("utf-8"))  # lone surrogates fail here, as ValueError
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"payload of task {task!r} is not JSON-serialisable: {exc}") from exc
-    if size > limit:
-        raise PayloadTooLarge(f"payload of task {task!r} is {size} bytes; the limit is {limit}")
-    header_map = dict(headers or {})
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in header_map.items()):
-        raise TypeError(f"headers of task {task!r} must map str to str")
-    return text, header_map
 
 
 class ArqJobQueue:

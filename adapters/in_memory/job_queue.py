@@ -16,22 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from application.errors import PayloadTooLarge, QueueUnavailable
-from application.ports.job_queue import DeadLetter, Job
+from application.errors import QueueUnavailable
+from application.ports.job_queue import DeadLetter, Job, encode_payload
 from domain.ids import new_ulid
 
 
 def _encode(task: str, payload: Mapping[str, Any], limit: int) -> str:
-    if not isinstance(payload, Mapping):
-        raise TypeError(f"payload of task {task!r} must be a mapping, not {type(payload).__name__}")
-    try:
-        text = json.dumps(dict(payload), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        size = len(text.encode("utf-8"))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"payload of task {task!r} is not JSON-serialisable: {exc}") from exc
-    if size > limit:
-        raise PayloadTooLarge(f"payload of task {task!r} is {size} bytes; the limit is {limit}")
-    return text
+    return encode_payload(task, payload, None, limit)[0]
 
 
 @dataclass(slots=True)

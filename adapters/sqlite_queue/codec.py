@@ -7,26 +7,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from application.errors import PayloadTooLarge
-from application.ports.job_queue import DeadLetter, Job
+from application.ports.job_queue import DeadLetter, Job, encode_payload
 
 
 def encode_job(
     task: str, payload: Mapping[str, Any], headers: Mapping[str, str] | None, limit: int
 ) -> tuple[str, str]:
     """JSON text of payload and headers; rejects what cannot be stored or is too large."""
-    if not isinstance(payload, Mapping):
-        raise TypeError(f"payload of task {task!r} must be a mapping, not {type(payload).__name__}")
-    try:
-        text = json.dumps(dict(payload), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        size = len(text.encode("utf-8"))  # lone surrogates fail here, as ValueError
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"payload of task {task!r} is not JSON-serialisable: {exc}") from exc
-    if size > limit:
-        raise PayloadTooLarge(f"payload of task {task!r} is {size} bytes; the limit is {limit}")
-    header_map = dict(headers or {})
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in header_map.items()):
-        raise TypeError(f"headers of task {task!r} must map str to str")
+    text, header_map = encode_payload(task, payload, headers, limit)
     return text, json.dumps(header_map, ensure_ascii=False)
 
 

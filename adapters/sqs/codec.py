@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from application.errors import PayloadTooLarge
-from application.ports.job_queue import DeadLetter
+from application.ports.job_queue import DeadLetter, encode_payload
 
 # SQS counts the body plus every attribute's name, type and value against this.
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024
@@ -54,14 +54,7 @@ class Envelope:
 
 def check_job(task: str, payload: Mapping[str, Any], headers: Mapping[str, str] | None) -> None:
     """Reject what cannot be stored, with the same errors as the other queues."""
-    if not isinstance(payload, Mapping):
-        raise TypeError(f"payload of task {task!r} must be a mapping, not {type(payload).__name__}")
-    try:
-        json.dumps(dict(payload), ensure_ascii=False, allow_nan=False).encode("utf-8")
-    except (TypeError, ValueError) as exc:  # lone surrogates fail at encode, as ValueError
-        raise ValueError(f"payload of task {task!r} is not JSON-serialisable: {exc}") from exc
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in (headers or {}).items()):
-        raise TypeError(f"headers of task {task!r} must map str to str")
+    encode_payload(task, payload, headers, None)  # the size check covers the whole message
 
 
 def header_attributes(headers: Mapping[str, str]) -> dict[str, dict[str, str]]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+
+from application.errors import PayloadTooLarge
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,30 @@ class DeadLetter:
     last_error: str
     failed_at: datetime
     dedup_key: str | None = None
+
+
+def encode_payload(
+    task: str, payload: Mapping[str, Any], headers: Mapping[str, str] | None, limit: int | None
+) -> tuple[str, dict[str, str]]:
+    """What every queue refuses before storing a job, with the same errors everywhere.
+
+    Returns the payload as compact JSON text and the headers as a plain dict. A payload
+    must be a JSON-serialisable mapping (``TypeError``/``ValueError`` otherwise) of at most
+    ``limit`` UTF-8 bytes (``PayloadTooLarge``); headers must map str to str.
+    """
+    if not isinstance(payload, Mapping):
+        raise TypeError(f"payload of task {task!r} must be a mapping, not {type(payload).__name__}")
+    try:
+        text = json.dumps(dict(payload), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        size = len(text.encode("utf-8"))  # lone surrogates fail here, as ValueError
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"payload of task {task!r} is not JSON-serialisable: {exc}") from exc
+    if limit is not None and size > limit:
+        raise PayloadTooLarge(f"payload of task {task!r} is {size} bytes; the limit is {limit}")
+    header_map = dict(headers or {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in header_map.items()):
+        raise TypeError(f"headers of task {task!r} must map str to str")
+    return text, header_map
 
 
 class JobQueue(Protocol):
