@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import ClassVar, Generic, TypeVar
 
-from adapters.in_memory.conditions import matcher
 from application.errors import ConcurrencyError, InvalidQuery, NotFound
+from application.ports.condition_matcher import matcher
 from application.ports.repository import (
     Condition,
     Page,

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import enum
 import json
-import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any, TypeVar
 
 from postgrest.base_request_builder import BaseFilterRequestBuilder
 
+from application.ports.condition_matcher import matcher as match_all
 from application.ports.repository import Condition
 from domain.conversation import Conversation, ConversationStatus
 from domain.message import DeliveryStatus, Direction, Message, MessageType
@@ -104,53 +103,6 @@ def apply_filter(builder: B, condition: Condition) -> B:
     return builder.filter(column, op, wire_value(value))
 
 
-@lru_cache(maxsize=256)
-def _like_regex(pattern: str) -> re.Pattern[str]:
-    parts: list[str] = []
-    chars = iter(pattern)
-    for ch in chars:
-        if ch == "\\":
-            parts.append(re.escape(next(chars, "\\")))
-        elif ch in "%*":  # PostgREST reads * as % too; mirror it for pending rows
-            parts.append(".*")
-        elif ch == "_":
-            parts.append(".")
-        else:
-            parts.append(re.escape(ch))
-    return re.compile("".join(parts), re.DOTALL)
-
-
-def _plain(value: object) -> Any:
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, datetime) and (value.tzinfo is None or value.utcoffset() is None):
-        raise ValueError(f"naive datetime {value.isoformat()} refused: pass an aware datetime")
-    return value
-
-
-def _predicate(op: str, value: object) -> Callable[[object], bool]:
-    if op == "is_null":
-        return lambda v: (v is None) is value
-    if value is None:
-        return (lambda v: v is None) if op == "eq" else (lambda v: v is not None)
-    if op == "in":
-        assert isinstance(value, Collection)
-        wanted = [_plain(v) for v in value]
-        return lambda v: v is not None and _plain(v) in wanted
-    if op == "like":
-        regex = _like_regex(str(value))
-        return lambda v: v is not None and regex.fullmatch(str(_plain(v))) is not None
-    target = _plain(value)
-    checks: dict[str, Callable[[Any], bool]] = {
-        "eq": lambda v: v == target, "neq": lambda v: v != target,
-        "gt": lambda v: v > target, "gte": lambda v: v >= target,
-        "lt": lambda v: v < target, "lte": lambda v: v <= target,
-    }
-    check = checks[op]
-    return lambda v: v is not None and check(_plain(v))
-
-
 def matcher(conditions: Sequence[Condition]) -> Callable[[object], bool]:
-    """True for an entity that every condition holds for, with SQL's NULL semantics."""
-    tests = [(c.column, _predicate(c.op, c.value)) for c in conditions]
-    return lambda entity: all(test(getattr(entity, column)) for column, test in tests)
+    """True for an entity every condition holds for; ``*`` is a LIKE wildcard, as in PostgREST."""
+    return match_all(conditions, star_is_wildcard=True)

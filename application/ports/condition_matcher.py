@@ -1,4 +1,8 @@
-"""``Condition`` objects as Python predicates with SQL's semantics (NULL matches nothing)."""
+"""``Condition`` objects evaluated in Python, with SQL's semantics (NULL matches nothing).
+
+The reference meaning of ``Repository.query`` for adapters that filter rows in memory: the
+in-memory fake, and the Supabase adapter for rows a unit of work has not committed yet.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +19,18 @@ Predicate = Callable[[object], bool]
 
 
 @lru_cache(maxsize=256)
-def like_regex(pattern: str) -> re.Pattern[str]:
-    """SQL LIKE with backslash escapes: ``%`` any run, ``_`` one character."""
+def like_regex(pattern: str, star_is_wildcard: bool = False) -> re.Pattern[str]:
+    """SQL LIKE with backslash escapes: ``%`` any run, ``_`` one character.
+
+    ``star_is_wildcard``: PostgREST also reads ``*`` as ``%``.
+    """
+    many = "%*" if star_is_wildcard else "%"
     parts: list[str] = []
     chars = iter(pattern)
     for ch in chars:
         if ch == "\\":
             parts.append(re.escape(next(chars, "\\")))
-        elif ch == "%":
+        elif ch in many:
             parts.append(".*")
         elif ch == "_":
             parts.append(".")
@@ -31,7 +39,8 @@ def like_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL)
 
 
-def _plain(value: object) -> Any:
+def plain(value: object) -> Any:
+    """Enums compare by value; naive datetimes are refused, as every backend does."""
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime) and (value.tzinfo is None or value.utcoffset() is None):
@@ -39,20 +48,20 @@ def _plain(value: object) -> Any:
     return value
 
 
-def _predicate(op: str, value: object) -> Predicate:
+def predicate(op: str, value: object, star_is_wildcard: bool = False) -> Predicate:
     if op == "is_null":
         return lambda v: (v is None) is value
     if value is None:  # eq/neq with None: IS NULL / IS NOT NULL
         return (lambda v: v is None) if op == "eq" else (lambda v: v is not None)
     if op == "in":
         assert isinstance(value, Collection)
-        wanted = [_plain(v) for v in value]
-        return lambda v: v is not None and v in wanted
+        wanted = [plain(v) for v in value]
+        return lambda v: v is not None and plain(v) in wanted
     if op == "like":
-        regex = like_regex(str(value))
-        return lambda v: v is not None and regex.fullmatch(str(v)) is not None
-    target = _plain(value)
-    compare: dict[str, Callable[[Any], bool]] = {
+        regex = like_regex(str(value), star_is_wildcard)
+        return lambda v: v is not None and regex.fullmatch(str(plain(v))) is not None
+    target = plain(value)
+    checks: dict[str, Callable[[Any], bool]] = {
         "eq": lambda v: v == target,
         "neq": lambda v: v != target,
         "gt": lambda v: v > target,
@@ -60,11 +69,13 @@ def _predicate(op: str, value: object) -> Predicate:
         "lt": lambda v: v < target,
         "lte": lambda v: v <= target,
     }
-    check = compare[op]
-    return lambda v: v is not None and check(_plain(v))
+    check = checks[op]
+    return lambda v: v is not None and check(plain(v))
 
 
-def matcher(conditions: Sequence[Condition]) -> Callable[[object], bool]:
+def matcher(
+    conditions: Sequence[Condition], *, star_is_wildcard: bool = False
+) -> Callable[[object], bool]:
     """A predicate over entities that is true when every condition holds."""
-    tests = [(c.column, _predicate(c.op, c.value)) for c in conditions]
+    tests = [(c.column, predicate(c.op, c.value, star_is_wildcard)) for c in conditions]
     return lambda entity: all(test(getattr(entity, column)) for column, test in tests)
