@@ -23,7 +23,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import socket
 import threading
 import time
 import uuid
@@ -34,11 +33,12 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.threaded_server import ThreadedServer
 
 API_VERSION = "2010-04-01"
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 31 + "1"
@@ -115,9 +115,6 @@ class FakeTwilioServer:
         self._attempts: list[RecordedRequest] = []
         self._failures: deque[_ScriptedFailure] = deque()
         self._stopping = threading.Event()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
         self.base_url = ""
         self.app = Starlette(
             routes=[
@@ -128,6 +125,7 @@ class FakeTwilioServer:
                 )
             ]
         )
+        self._http = ThreadedServer(self.app, "fake-twilio")
 
     # -- scripting and inspection (thread-safe) ------------------------------------------
 
@@ -283,45 +281,14 @@ class FakeTwilioServer:
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self, timeout: float = 10.0) -> FakeTwilioServer:
-        if self._thread is not None:
-            raise RuntimeError("already started")
-        # Bind before starting so the port is known and nobody can take it meanwhile.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._socket = sock
-        port = sock.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=2,
-        )
         self._stopping.clear()
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="fake-twilio", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("fake Twilio server did not start")
-            time.sleep(0.01)
+        self._http.start(timeout)
+        self.base_url = self._http.base_url
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
+        self._stopping.set()  # cuts any scripted delay short
+        self._http.stop()
 
     def __enter__(self) -> FakeTwilioServer:
         return self.start()

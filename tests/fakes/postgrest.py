@@ -32,16 +32,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import psycopg2
 import psycopg2.errors
 import psycopg2.pool
-import uvicorn
 from psycopg2 import sql
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -59,6 +56,7 @@ from tests.fakes.postgrest_sql import (
     select_list,
     where_clause,
 )
+from tests.fakes.threaded_server import ThreadedServer
 
 SINGLE_OBJECT = "application/vnd.pgrst.object+json"
 
@@ -107,14 +105,12 @@ class PostgrestDouble:
         self._pool: psycopg2.pool.ThreadedConnectionPool | None = None
         self._cache: dict[tuple[str, str], Relation] = {}
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
         methods = ["GET", "HEAD", "POST", "PATCH", "DELETE"]
         self.app = Starlette(routes=[
             Route("/rest/v1/rpc/{function}", self._rpc, methods=["POST"]),
             Route("/rest/v1/{table}", self._table, methods=methods),
         ])
+        self._http = ThreadedServer(self.app, "postgrest-double")
 
     # -- database ------------------------------------------------------------------------
 
@@ -361,38 +357,12 @@ class PostgrestDouble:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self, timeout: float = 10.0) -> PostgrestDouble:
-        if self._thread is not None:
-            raise RuntimeError("already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Inherited by accepted connections: without it Nagle + delayed ACK add ~40 ms to
-        # every answer sent in two writes (headers, then body).
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._socket = sock
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False,
-                                lifespan="off", timeout_graceful_shutdown=2)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="postgrest-double", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("PostgREST double did not start")
-            time.sleep(0.01)
+        self._http.start(timeout)
+        self.base_url = self._http.base_url
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
+        self._http.stop()
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
