@@ -74,7 +74,7 @@ def build_container(settings: Settings, telemetry: Telemetry | None = None) -> C
     _bind_persistence(container, settings, resources)
     _bind_queue(container, settings, resources)
     _bind_sender(container, settings, resources)
-    _bind_responder(container, settings)
+    _bind_responder(container, settings, resources)
     return container
 
 
@@ -224,8 +224,22 @@ def _bind_sender(container: Container, settings: Settings, resources: Resources)
         sender, telemetry.tracer, telemetry.instruments, "twilio")
 
 
-def _bind_responder(container: Container, settings: Settings) -> None:
+def _bind_responder(container: Container, settings: Settings, resources: Resources) -> None:
     if settings.llm_provider == "echo":
         container[Responder] = EchoResponder()
         return
-    raise NotImplementedError(f"LLM_PROVIDER={settings.llm_provider} is not available yet")
+    from adapters.openai import OpenAICompatibleResponder
+
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.llm_timeout_seconds, connect=5.0),
+        # Client spans and traceparent on every call to the model.
+        transport=TracingTransport(httpx.AsyncHTTPTransport(), container[Telemetry].tracer),
+    )
+    resources.closers.append(client.aclose)
+    key = settings.llm_api_key
+    container[Responder] = OpenAICompatibleResponder(
+        client=client,
+        base_url=settings.effective_llm_base_url,
+        model=settings.llm_model_name or "",
+        api_key=key.get_secret_value() if key else None,
+    )

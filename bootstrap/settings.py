@@ -103,6 +103,7 @@ class Settings(BaseSettings):
     llm_model_name: str | None = None
     llm_base_url: str | None = None
     llm_api_key: SecretStr | None = None
+    llm_timeout_seconds: float = Field(30.0, gt=0)
 
     conversation_idle_timeout_minutes: int = Field(15, ge=1)
     conversation_expiration_minutes: int = Field(1440, ge=1)
@@ -162,7 +163,7 @@ class Settings(BaseSettings):
             return f"whatsapp:{value}"
         return value
 
-    @field_validator("api_public_base_url", "twilio_api_base_url")
+    @field_validator("api_public_base_url", "twilio_api_base_url", "llm_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -170,6 +171,16 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _llm_is_configured(self) -> Settings:
+        if self.llm_provider == "openai" and not self.llm_model_name:
+            raise ValueError("LLM_PROVIDER=openai needs LLM_MODEL_NAME")
+        return self
+
+    @property
+    def effective_llm_base_url(self) -> str:
+        return self.llm_base_url or "https://api.openai.com/v1"
 
     @model_validator(mode="after")
     def _supabase_is_configured(self) -> Settings:

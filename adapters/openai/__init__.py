@@ -1,0 +1,3 @@
+from adapters.openai.responder import OpenAICompatibleResponder
+
+__all__ = ["OpenAICompatibleResponder"]

@@ -1,0 +1,106 @@
+"""``Responder`` over an OpenAI-compatible Chat Completions API (``POST .../chat/completions``).
+
+Plain HTTP through an injected ``httpx.AsyncClient``: any server speaking the protocol works
+(OpenAI, a gateway, a local model server). Asking for a reply has no side effect, so every
+transport failure and every 429/5xx is retryable; other 4xx answers are not.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from application.errors import DeliveryFailed
+from domain.conversation import Conversation
+from domain.message import Direction, Message
+
+log = logging.getLogger("adapters.openai")
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful assistant answering WhatsApp messages. Reply briefly, in the "
+    "language of the user's last message."
+)
+
+
+class OpenAICompatibleResponder:
+    def __init__(
+        self,
+        *,
+        client: httpx.AsyncClient,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+    ) -> None:
+        if not model:
+            raise ValueError("a model name is required")
+        self._client = client
+        self._url = f"{base_url.rstrip('/')}/chat/completions"
+        self._model = model
+        self._api_key = api_key
+        self._system_prompt = system_prompt
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatibleResponder(url={self._url!r}, model={self._model!r})"
+
+    async def reply(
+        self, conversation: Conversation, message: Message, history: Sequence[Message]
+    ) -> str:
+        headers = {"Accept": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        body = {"model": self._model, "messages": self._messages(message, history)}
+        try:
+            response = await self._client.post(self._url, json=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise DeliveryFailed(self._redact(f"LLM unreachable: {type(exc).__name__}: {exc}"),
+                                 retryable=True) from exc
+        return self._content(response)
+
+    def _messages(self, message: Message, history: Sequence[Message]) -> list[dict[str, str]]:
+        turns = list(history)
+        if not turns or turns[-1].id != message.id:
+            turns.append(message)  # the port promises history ends with it; do not rely on it
+        chat = [{"role": "system", "content": self._system_prompt}]
+        for turn in turns:
+            if turn.body.strip():
+                role = "user" if turn.direction is Direction.INBOUND else "assistant"
+                chat.append({"role": role, "content": turn.body})
+        return chat
+
+    def _content(self, response: httpx.Response) -> str:
+        payload = _json_object(response) or {}
+        if not response.is_success:
+            error = payload.get("error")
+            detail = error.get("message") if isinstance(error, dict) else None
+            code = (error.get("code") or error.get("type")) if isinstance(error, dict) else None
+            retryable = response.status_code in (408, 409, 429) or response.status_code >= 500
+            log.warning("llm request failed", extra={"status_code": response.status_code})
+            raise DeliveryFailed(
+                self._redact(f"LLM answered {response.status_code}"
+                             + (f": {detail}" if detail else "")),
+                retryable=retryable,
+                error_code=str(code) if code else str(response.status_code),
+            )
+        try:
+            content = payload["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            content = None
+        if not isinstance(content, str) or not content.strip():
+            # A malformed or empty answer may be a transient glitch of the server.
+            raise DeliveryFailed("LLM answered without any message content", retryable=True)
+        return content.strip()
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None

@@ -1,0 +1,103 @@
+"""A protocol double of an OpenAI-compatible Chat Completions API, over loopback sockets.
+
+``POST /v1/chat/completions`` with a JSON body ``{"model", "messages": [{"role", "content"}]}``
+and ``Authorization: Bearer <key>``. Answers like the API: 200 with
+``{"id", "object": "chat.completion", "model", "choices": [{"index": 0, "message":
+{"role": "assistant", "content"}, "finish_reason": "stop"}], "usage": {...}}``, and errors
+as ``{"error": {"message", "type", "code"}}`` (401 for a wrong key, 400 for a bad body).
+By default the reply is ``"LLM: <last user message>"``; tests can script replies and
+failures. Requests are recorded.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from tests.fakes.threaded_server import ThreadedServer
+
+DEFAULT_API_KEY = "sk-fake-llm-key-0123456789"  # test-only value
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    status: int
+    code: str | None
+
+
+def _error(status: int, message: str, kind: str, code: str | None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "code": code}},
+                        status_code=status)
+
+
+class FakeLLMServer:
+    def __init__(self, *, api_key: str = DEFAULT_API_KEY) -> None:
+        self.api_key = api_key
+        self.requests: list[dict[str, Any]] = []
+        self.replies: deque[str] = deque()
+        self._failures: deque[_Failure] = deque()
+        self._lock = threading.Lock()
+        app = Starlette(routes=[Route("/v1/chat/completions", self._complete, methods=["POST"])])
+        self._http = ThreadedServer(app, "fake-llm")
+
+    @property
+    def base_url(self) -> str:
+        """What LLM_BASE_URL should be: the API root, ``/v1`` included."""
+        return f"{self._http.base_url}/v1"
+
+    def fail_next(self, *, status: int, code: str | None = None, times: int = 1) -> None:
+        """With ``code=None`` the body is plain text, as from a proxy in front of the API."""
+        with self._lock:
+            self._failures.extend([_Failure(status, code)] * times)
+
+    async def _complete(self, request: Request) -> Response:
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return _error(401, "Incorrect API key provided.", "invalid_request_error",
+                          "invalid_api_key")
+        with self._lock:
+            failure = self._failures.popleft() if self._failures else None
+        if failure is not None:
+            if failure.code is None:
+                return PlainTextResponse("upstream error", status_code=failure.status)
+            return _error(failure.status, "scripted failure", "server_error", failure.code)
+        try:
+            body = await request.json()
+            messages = body["messages"]
+            model = body["model"]
+            assert isinstance(messages, list) and messages and isinstance(model, str)
+        except (ValueError, KeyError, TypeError, AssertionError):
+            return _error(400, "model and a non-empty messages list are required",
+                          "invalid_request_error", None)
+        with self._lock:
+            self.requests.append(body)
+            scripted = self.replies.popleft() if self.replies else None
+        last_user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"),
+                         "")
+        content = scripted if scripted is not None else f"LLM: {last_user}"
+        return JSONResponse({
+            "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        })
+
+    def start(self) -> FakeLLMServer:
+        self._http.start()
+        return self
+
+    def stop(self) -> None:
+        self._http.stop()
+
+    def __enter__(self) -> FakeLLMServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
