@@ -11,21 +11,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from application.errors import ConcurrencyError
 from application.policy import ConversationPolicy
 from application.ports.clock import Clock
 from application.ports.id_generator import IdGenerator
 from application.ports.job_queue import JobQueue
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SEND_MESSAGE, SendMessagePayload
-from domain.conversation import Conversation, ConversationStatus
+from application.use_cases.conversations import open_conversation, retry_on_conflict
+from domain.conversation import Conversation
 from domain.message import DeliveryStatus, Direction, Message, MessageType
 from domain.whatsapp import WhatsAppAddress
 
 log = logging.getLogger(__name__)
 
 IDEMPOTENCY_WINDOW = 100
-_CONFLICT_RETRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +64,10 @@ class QueueOutboundMessage:
     async def execute(self, request: OutboundRequest) -> OutboundQueued:
         contact = str(WhatsAppAddress.parse(request.to))
         channel = str(WhatsAppAddress.parse(request.channel))
-        for attempt in range(_CONFLICT_RETRIES):
-            try:
-                message, duplicate = await self._store(request, contact, channel)
-                break
-            except ConcurrencyError:
-                # A racing write to the conversation (maybe this very key) won; look again.
-                if attempt == _CONFLICT_RETRIES - 1:
-                    raise
+        # A racing write to the conversation (maybe this very key) won: look again.
+        message, duplicate = await retry_on_conflict(
+            lambda: self._store(request, contact, channel)
+        )
         if message.status is DeliveryStatus.PENDING:
             # After commit; a failed enqueue answers 503 and the client's retry re-queues it.
             payload = SendMessagePayload(message.id)
@@ -95,7 +90,10 @@ class QueueOutboundMessage:
     ) -> tuple[Message, bool]:
         now = self._clock.now()
         async with self._uow as uow:
-            conversation = await self._open_conversation(request.owner_id, contact, channel)
+            conversation = await open_conversation(
+                uow, self._ids, self._policy, owner_id=request.owner_id,
+                contact=contact, channel=channel, now=now,
+            )
             if request.idempotency_key:
                 recent = await uow.messages.latest_for_conversation(
                     conversation.id, IDEMPOTENCY_WINDOW)
@@ -109,22 +107,6 @@ class QueueOutboundMessage:
             await uow.conversations.update(conversation.touched(now))
             await uow.commit()
             return message, False
-
-    async def _open_conversation(self, owner_id: str, contact: str, channel: str) -> Conversation:
-        uow, now = self._uow, self._clock.now()
-        current = await uow.conversations.get_open(owner_id, contact)
-        if current is not None and current.is_stale(
-            now, self._policy.idle_timeout, self._policy.expiration
-        ):
-            await uow.conversations.update(current.closed(now))
-            current = None
-        if current is not None:
-            return current
-        fresh = Conversation(
-            id=self._ids.new_id(), owner_id=owner_id, contact=contact, channel=channel,
-            status=ConversationStatus.OPEN, created_at=now, updated_at=now, last_message_at=now,
-        )
-        return await uow.conversations.add_open_or_get(fresh)
 
     def _new_message(
         self, request: OutboundRequest, conversation: Conversation, contact: str, channel: str

@@ -14,14 +14,12 @@ from application.ports.id_generator import IdGenerator
 from application.ports.job_queue import JobQueue
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import GENERATE_REPLY, GenerateReplyPayload
-from domain.conversation import Conversation, ConversationStatus, is_closure_request
+from application.use_cases.conversations import open_conversation, retry_on_conflict
+from domain.conversation import Conversation, is_closure_request
 from domain.message import DeliveryStatus, Direction, Message, MessageType
 from domain.whatsapp import WhatsAppAddress
 
 log = logging.getLogger(__name__)
-
-_CONFLICT_RETRIES = 3
-
 
 @dataclass(frozen=True, slots=True)
 class InboundMessage:
@@ -62,7 +60,9 @@ class ReceiveInboundMessage:
         # Parse first: a malformed address is the caller's error and must store nothing.
         contact = str(WhatsAppAddress.parse(request.from_address))
         channel = str(WhatsAppAddress.parse(request.to_address))
-        stored, duplicate, needs_reply = await self._store_retrying(request, contact, channel)
+        stored, duplicate, needs_reply = await retry_on_conflict(
+            lambda: self._store(request, contact, channel)
+        )
         if needs_reply:
             # After commit: the database is the source of truth. If this enqueue fails the
             # webhook answers 5xx, Twilio retries, and the duplicate path queues it again.
@@ -79,17 +79,6 @@ class ReceiveInboundMessage:
             )
         return InboundResult(stored.id, stored.conversation_id, duplicate, needs_reply)
 
-    async def _store_retrying(
-        self, request: InboundMessage, contact: str, channel: str
-    ) -> tuple[Message, bool, bool]:
-        for _ in range(_CONFLICT_RETRIES - 1):
-            try:
-                return await self._store(request, contact, channel)
-            except ConcurrencyError:
-                # Another message of the same conversation committed first; start over.
-                continue
-        return await self._store(request, contact, channel)
-
     async def _store(
         self, request: InboundMessage, contact: str, channel: str
     ) -> tuple[Message, bool, bool]:
@@ -97,7 +86,10 @@ class ReceiveInboundMessage:
         async with self._uow as uow:
             existing = await uow.messages.get_by_provider_sid(request.message_sid)
             if existing is None:
-                conversation = await self._open_conversation(request.owner_id, contact, channel)
+                conversation = await open_conversation(
+                    uow, self._ids, self._policy, owner_id=request.owner_id,
+                    contact=contact, channel=channel, now=now,
+                )
                 message = self._new_message(request, conversation, contact, channel)
                 if await uow.messages.add_if_new(message):
                     touched = conversation.touched(now)
@@ -117,28 +109,6 @@ class ReceiveInboundMessage:
             )
             log.info("duplicate inbound message %s", request.message_sid)
             return existing, True, needs_reply
-
-    async def _open_conversation(self, owner_id: str, contact: str, channel: str) -> Conversation:
-        uow, now = self._uow, self._clock.now()
-        current = await uow.conversations.get_open(owner_id, contact)
-        if current is not None and current.is_stale(
-            now, self._policy.idle_timeout, self._policy.expiration
-        ):
-            await uow.conversations.update(current.closed(now))
-            current = None
-        if current is not None:
-            return current
-        fresh = Conversation(
-            id=self._ids.new_id(),
-            owner_id=owner_id,
-            contact=contact,
-            channel=channel,
-            status=ConversationStatus.OPEN,
-            created_at=now,
-            updated_at=now,
-            last_message_at=now,
-        )
-        return await uow.conversations.add_open_or_get(fresh)
 
     def _new_message(
         self, request: InboundMessage, conversation: Conversation, contact: str, channel: str
