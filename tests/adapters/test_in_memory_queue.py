@@ -48,19 +48,6 @@ async def test_close_wakes_a_waiting_receive() -> None:
         await asyncio.wait_for(waiting, timeout=5)
 
 
-async def test_replay_while_the_key_is_taken_stores_no_second_job() -> None:
-    queue = InMemoryJobQueue()
-    await queue.enqueue("t", {"v": 1}, dedup_key="k")
-    [job] = await queue.receive(1, 0)
-    await queue.dead_letter(job, "boom")
-    await queue.enqueue("t", {"v": 2}, dedup_key="k")  # the key is free once dead-lettered
-    [dead] = await queue.list_dead()
-    assert await queue.replay(dead.id) is True
-    assert await queue.dead_count() == 0
-    [live] = await queue.receive(10, 0)
-    assert live.payload == {"v": 2}
-
-
 class TestInMemoryWorker(WorkerContract):
     @pytest.fixture
     async def harness(self) -> AsyncIterator[RunnerHarness]:

@@ -231,6 +231,17 @@ class JobQueueContract:
         assert await queue.replay(dead.id) is False
         assert await queue.replay("01ARZ3NDEKTSV4RRFFQ69G5FAV") is False
 
+    async def test_replay_while_the_key_is_taken_stores_no_second_job(self, queue: Any) -> None:
+        await queue.enqueue("t", {"v": 1}, dedup_key="k")
+        [job] = await queue.receive(1, 0)
+        await queue.dead_letter(job, "boom")
+        await queue.enqueue("t", {"v": 2}, dedup_key="k")  # the key is free once dead-lettered
+        [dead] = await queue.list_dead()
+        assert await queue.replay(dead.id) is True
+        assert await queue.dead_count() == 0
+        [live] = await queue.receive(10, 0)
+        assert live.payload == {"v": 2}
+
     async def test_purge_empties_the_dead_letters(self, queue: Any) -> None:
         for n in range(2):
             await queue.enqueue("t", {"n": n})
