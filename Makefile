@@ -2,27 +2,38 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
-EXTRAS ?= dev
+# Two installs by role, each with its stamp. The runtime (`make run`, `make worker`) is the
+# package with its embedded defaults only; the development install (`make test`) adds every
+# backend's extra and the tools. It contains the runtime, so it also stamps that one.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install run migrate worker test lint typecheck unit bench clean
+.PHONY: install install-run run migrate worker test lint typecheck unit bench clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
-	touch $(STAMP)
 
-install: $(STAMP)
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
 
-migrate: install
+$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(DEV_STAMP) $(RUN_STAMP)
+
+install: $(DEV_STAMP)
+
+install-run: $(RUN_STAMP)
+
+migrate: install-run
 	$(BIN)/wta migrate
 
 # The API on 127.0.0.1:8000 with an embedded worker, on the embedded defaults.
 run: migrate
 	$(BIN)/wta serve --with-worker
 
-worker: install
+worker: install-run
 	$(BIN)/wta worker
 
 lint: install
