@@ -5,7 +5,10 @@ BIN    := $(VENV)/bin
 # Two installs by role, each with its stamp. The runtime (`make run`, `make worker`) is the
 # package with its embedded defaults only; the development install (`make test`) adds every
 # backend's extra and the tools. It contains the runtime, so it also stamps that one.
-RUN_STAMP := $(VENV)/.installed-run
+# `make run EXTRAS=postgres,redis` adds backends' extras to the runtime install.
+EXTRAS    ?=
+comma     := ,
+RUN_STAMP := $(VENV)/.installed-run$(if $(EXTRAS),-$(subst $(comma),-,$(EXTRAS)))
 DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: install install-run run migrate worker test lint typecheck unit bench clean
@@ -15,12 +18,12 @@ $(VENV)/bin/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.$(if $(EXTRAS),[$(EXTRAS)])'
 	touch $(RUN_STAMP)
 
 $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(DEV_STAMP) $(RUN_STAMP)
+	touch $(DEV_STAMP) $(VENV)/.installed-run
 
 install: $(DEV_STAMP)
 
