@@ -2,9 +2,9 @@
 
 Alembic's own records answer it: the database's ``alembic_version`` against the heads of
 the packaged scripts. Once the schema is current the answer is kept for the life of the
-process (no query per request or probe); while it is behind or unreadable it is read
-again at most every ``recheck_seconds``, so ``wta migrate`` makes a running API ready
-without a restart.
+process (no query per request or probe); while it is behind or unreadable, readiness
+reads it on each probe and requests at most every ``recheck_seconds``, so ``wta migrate``
+makes a running API ready without a restart.
 """
 
 from __future__ import annotations
@@ -156,17 +156,21 @@ def schema_status_for(settings: Settings) -> SchemaStatus | None:
 
 
 async def prepare_schema(settings: Settings, status: SchemaStatus) -> None:
-    """At start-up: migrate when API_AUTO_MIGRATE is on, then log where the schema stands."""
+    """API start-up: migrate when API_AUTO_MIGRATE is on, then log where the schema stands."""
     if settings.auto_migrate:
         try:
             await asyncio.to_thread(migrate, settings, configure_logger=False)
             log.info("API_AUTO_MIGRATE: the database schema was migrated to head")
         except Exception:
             log.exception("API_AUTO_MIGRATE: migrating the database failed")
+    await log_schema_state(status)
+
+
+async def log_schema_state(status: SchemaStatus) -> None:
     state = await status.read(max_age=0)
     if state is SchemaState.BEHIND:
-        log.error("the database schema is behind this code: run `wta migrate` "
-                  "(requests that need storage answer 503 SCHEMA_BEHIND until then)")
+        log.error("the database schema is behind this code: run `wta migrate` (until then "
+                  "the API answers 503 SCHEMA_BEHIND to requests that need storage)")
     elif state is SchemaState.AHEAD:
         log.warning("the database schema is at a revision this code does not know "
                     "(a newer release migrated it); carrying on")
@@ -175,3 +179,13 @@ async def prepare_schema(settings: Settings, status: SchemaStatus) -> None:
     else:
         log.info("the database schema is current")
 
+
+async def log_schema_at_start(settings: Settings) -> None:
+    """For processes without readiness (the worker): one line saying where the schema is."""
+    status = schema_status_for(settings)
+    if status is None:
+        return
+    try:
+        await log_schema_state(status)
+    finally:
+        status.close()

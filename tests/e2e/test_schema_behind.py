@@ -127,3 +127,18 @@ def test_auto_migrate_makes_a_single_node_ready_on_its_own(tmp_path: Path, start
     assert ready.status_code == 200, ready.text + output()
     assert post_signed(base, "SM" + "3" * 32).status_code == 200
     assert "API_AUTO_MIGRATE: the database schema was migrated to head" in output()
+
+
+def test_a_worker_started_on_an_unmigrated_database_says_so(tmp_path: Path) -> None:
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([*WTA, "worker"], env=env_for(tmp_path, free_port()),
+                                cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while "the database schema" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    assert "schema is behind this code: run `wta migrate`" in log.read_text()
