@@ -66,3 +66,9 @@ class PermanentJobError(ApplicationError):
 
 class UnauthorizedOwner(ApplicationError):
     code = "UNKNOWN_OWNER"
+
+
+class SchemaBehind(StorageUnavailable):
+    """The database's schema is older than this code expects: run the migrations."""
+
+    code = "SCHEMA_BEHIND"

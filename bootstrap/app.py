@@ -27,7 +27,14 @@ from application.use_cases.read_conversations import ListConversationMessages, L
 from application.use_cases.receive_inbound import ReceiveInboundMessage
 from application.use_cases.record_delivery_status import RecordDeliveryStatus
 from bootstrap.container import Resources, build_container
+from bootstrap.extras import check_extras
 from bootstrap.logging import configure_logging
+from bootstrap.schema import (
+    SchemaGuardedUseCase,
+    SchemaStatus,
+    prepare_schema,
+    schema_status_for,
+)
 from bootstrap.settings import Settings, load_settings
 from bootstrap.telemetry import Telemetry
 from bootstrap.worker import build_runner
@@ -59,14 +66,18 @@ def token_settings(settings: Settings) -> TokenSettings:
     )
 
 
-def _traced(deps: FastApiIntegration, tracer: Any) -> Callable[[type], Any]:
-    """A FastAPI dependency giving the container's use case wrapped in a span."""
+def _traced(
+    deps: FastApiIntegration, tracer: Any, schema: SchemaStatus | None
+) -> Callable[[type], Any]:
+    """A FastAPI dependency giving the container's use case wrapped in a span (and refused
+    with SCHEMA_BEHIND while the database schema is behind)."""
 
     def depends(use_case: type) -> Any:
         build = deps.depends(use_case)  # lagom's own dependency: override_for_test still works
 
-        def provide(inner: Any = build) -> TracedUseCase:
-            return TracedUseCase(inner, tracer)
+        def provide(inner: Any = build) -> Any:
+            traced = TracedUseCase(inner, tracer)
+            return SchemaGuardedUseCase(traced, schema) if schema else traced
 
         return Depends(provide)
 
@@ -87,15 +98,21 @@ def create_app(
     embedded_worker: bool | None = None,
 ) -> FastAPI:
     settings = settings or load_settings()
+    check_extras(settings)  # `uvicorn --factory` does not pass through the CLI's check
     configure_logging(settings)
     container = container or build_container(settings)
     resources = container[Resources]
     telemetry = container[Telemetry]
     gauges = _queue_gauges(container, telemetry)
     run_worker = settings.api_embedded_worker if embedded_worker is None else embedded_worker
+    schema = schema_status_for(settings)
+    if schema:
+        resources.checks["schema"] = schema.check
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if schema:
+            await prepare_schema(settings, schema)
         runner = build_runner(container, settings) if run_worker else None
         task = asyncio.create_task(runner.run(), name="embedded-worker") if runner else None
         if runner:
@@ -114,6 +131,8 @@ def create_app(
                 runner.stop()
                 await task
             await resources.aclose()
+            if schema:
+                schema.close()
 
     app = FastAPI(
         title="whatsapp-core",
@@ -132,7 +151,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     deps = FastApiIntegration(container)
-    traced = _traced(deps, telemetry.tracer)
+    traced = _traced(deps, telemetry.tracer, schema)
     app.include_router(health.make_router(resources.checks))
     app.include_router(
         webhooks.make_router(

@@ -6,11 +6,9 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from bootstrap.settings import Settings, SettingsError, load_settings
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONTACT = "whatsapp:+5511999990000"
 
 
@@ -53,25 +51,17 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def migrate(settings: Settings, revision: str = "head") -> None:
     """Apply Alembic migrations to the configured database."""
-    if settings.database_backend == "memory":
-        return
-    from alembic import command
-    from alembic.config import Config
+    from bootstrap.migrator import migrate as upgrade
 
-    url = settings.database_url
-    if settings.database_backend == "postgres":
-        from adapters.psycopg.dsn import sqlalchemy_url
-
-        # DATABASE_URL is then a libpq DSN (or URL); Alembic needs a SQLAlchemy URL.
-        url = sqlalchemy_url(url)
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "alembic"))
-    # ConfigParser interpolation: a % in a password must be doubled.
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(config, revision)
+    upgrade(settings, revision)
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    if args.config:
+        from bootstrap.migrator import CONFIG_FILE
+
+        print(CONFIG_FILE)  # for `alembic -c "$(wta migrate --config)" ...`
+        return 0
     migrate(settings)
     print("database is at the latest schema revision")
     return 0
@@ -127,7 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
 
     sub.add_parser("worker", help="run a standalone worker").set_defaults(func=_worker)
-    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
+    mig = sub.add_parser("migrate", help="apply database migrations")
+    mig.add_argument("--config", action="store_true",
+                     help="print the packaged alembic.ini's path (for `alembic -c`) and exit")
+    mig.set_defaults(func=_migrate)
 
     sim = sub.add_parser("simulate", help="post a signed inbound webhook and print the reply")
     sim.add_argument("text")
@@ -153,6 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
+        if args.command != "token" and not getattr(args, "config", False):  # no backend used
+            from bootstrap.extras import check_extras
+
+            check_extras(settings)
     except SettingsError as exc:
         print(f"wta: {exc}", file=sys.stderr)
         return 2

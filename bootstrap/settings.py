@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     api_public_base_url: str | None = None
     api_docs_enabled: bool | None = None
     api_embedded_worker: bool = False
+    # Migrate at API start-up (single-node deployments). Unset: on in development only.
+    api_auto_migrate: bool | None = None
 
     database_backend: Literal["sqlalchemy", "postgres", "supabase", "memory"] = "sqlalchemy"
     database_url: str = "sqlite:///./var/app.db"
@@ -217,6 +219,12 @@ class Settings(BaseSettings):
     @property
     def effective_log_format(self) -> str:
         return self.log_format or ("console" if self.is_development else "json")
+
+    @property
+    def auto_migrate(self) -> bool:
+        if self.api_auto_migrate is None:
+            return self.api_environment == "development"
+        return self.api_auto_migrate
 
     @property
     def docs_enabled(self) -> bool:

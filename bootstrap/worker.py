@@ -26,6 +26,7 @@ from application.tasks import TaskSpec, task_registry
 from application.use_cases.requeue_stalled import RequeueStalledReplies, StalledReplies
 from bootstrap.container import Resources, build_container
 from bootstrap.logging import configure_logging
+from bootstrap.schema import log_schema_at_start
 from bootstrap.settings import Settings, SettingsError, load_settings
 from bootstrap.telemetry import Telemetry
 
@@ -176,6 +177,7 @@ async def run_worker(settings: Settings | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.stop)
     log.info("worker started (queue backend %s)", settings.queue_backend)
+    await log_schema_at_start(settings)
     try:
         await runner.run()
     finally:

@@ -18,6 +18,7 @@ from application.errors import (
     NotFound,
     PayloadTooLarge,
     QueueUnavailable,
+    SchemaBehind,
     StorageUnavailable,
     UnauthorizedOwner,
 )
@@ -51,6 +52,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
 _OPAQUE = {
     StorageUnavailable: "storage is unavailable, try again later",
     QueueUnavailable: "the job queue is unavailable, try again later",
+    SchemaBehind: "the database schema is behind this version: run `wta migrate`",
 }
 
 

@@ -14,6 +14,10 @@ log = logging.getLogger(__name__)
 Check = Callable[[], Awaitable[None]]
 
 
+class NotReady(Exception):
+    """Raised by a check to report its own status text, e.g. ``behind (run wta migrate)``."""
+
+
 def make_router(checks: Mapping[str, Check], timeout: float = 2.0) -> APIRouter:
     router = APIRouter(prefix="/health", tags=["health"])
 
@@ -27,6 +31,9 @@ def make_router(checks: Mapping[str, Check], timeout: float = 2.0) -> APIRouter:
             try:
                 await asyncio.wait_for(check(), timeout)
                 return name, "ok"
+            except NotReady as exc:
+                log.warning("readiness check %s: %s", name, exc)
+                return name, str(exc)
             except Exception as exc:
                 # The error's class only: its text may hold a connection string.
                 log.warning("readiness check %s failed: %s", name, type(exc).__name__)

@@ -230,7 +230,8 @@ async def test_health_routes(make_api: ApiFactory) -> None:
     assert (await api.client.get("/health/live")).json() == {"status": "ok"}
     ready = await api.client.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "queue": "ok"}}
+    assert ready.json() == {"status": "ok",
+                            "checks": {"database": "ok", "queue": "ok", "schema": "ok"}}
 
 
 async def test_readiness_reports_a_database_that_is_down(make_settings: MakeSettings) -> None:

@@ -25,6 +25,7 @@ from application.errors import DeliveryFailed, PermanentJobError
 from application.ports.job_queue import Job
 from application.ports.message_sender import OutboundEnvelope
 from bootstrap.app import create_app
+from bootstrap.migrator import migrate
 from bootstrap.telemetry import Telemetry, build_telemetry
 from tests.conftest import MakeSettings
 from tests.observability.conftest import Recorded
@@ -77,6 +78,7 @@ async def test_without_an_endpoint_nothing_exports_and_start_up_is_silent(
     make_settings: MakeSettings, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = make_settings()
+    migrate(settings, configure_logger=False)  # an unmigrated database is worth an error line
     with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING):
         warnings.simplefilter("always")
         app = create_app(settings, embedded_worker=False)

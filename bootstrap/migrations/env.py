@@ -11,16 +11,22 @@ from sqlalchemy import Connection, create_engine, pool
 from adapters.sqlalchemy.engine import sync_url
 from adapters.sqlalchemy.tables import metadata
 
-DEFAULT_URL = "sqlite:///./var/app.db"
-
 config = context.config
 target_metadata = metadata
 
 
 def _database_url() -> str:
-    # The caller's explicit URL (tests, `wta migrate`) wins over the environment.
-    url = config.get_main_option("sqlalchemy.url") or os.environ.get("DATABASE_URL")
-    return sync_url(url or DEFAULT_URL)
+    # The caller's explicit URL (tests, `wta migrate`) wins; plain `alembic` reads the same
+    # settings as `wta` (DATABASE_BACKEND, DATABASE_URL, .env), so a libpq DSN works too.
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        from bootstrap.migrator import alembic_url
+        from bootstrap.settings import load_settings
+
+        url = alembic_url(load_settings())
+        if url is None:
+            raise SystemExit("DATABASE_BACKEND=memory has no schema to migrate")
+    return sync_url(url)
 
 
 def _configure(**kwargs: object) -> None:
