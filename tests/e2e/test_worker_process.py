@@ -108,11 +108,12 @@ class World:
         return sids
 
     def reply_status(self, sid: str) -> str:
+        """The reply's delivery status, or "none" while no reply is stored."""
         async def go(container: Any) -> str:
             async with container[UnitOfWork] as uow:
                 inbound = await uow.messages.get_by_provider_sid(sid)
                 reply = await uow.messages.get_reply_to(inbound.id)
-            return str(reply.status.value)
+            return str(reply.status.value) if reply else "none"
 
         return str(self.run(go))
 
@@ -173,7 +174,8 @@ def test_sigterm_lets_the_running_job_finish_and_leaves_the_rest_queued(
     running = one if first.body == "Echo: one" else two
     waiting = two if running == one else one
     assert w.reply_status(running) == "sent"  # finished inside the grace period
-    assert w.reply_status(waiting) == "pending"  # never started: still queued
+    # Never started: its job (reply, then send, in one) is still queued.
+    assert w.reply_status(waiting) == "none"
     assert w.depth() == 1
 
     twilio.delay_seconds = 0
