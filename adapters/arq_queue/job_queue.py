@@ -53,8 +53,9 @@ class ArqJobQueue:
         self.max_attempts = max_attempts
         self.max_payload_bytes = max_payload_bytes
         self.keep_result_seconds = keep_result_seconds
-        # Announces due jobs to PromptWorkers, so they need not poll for them.
-        self.wake_channel = f"{queue_name}:wake"
+        # Announces due jobs to PromptWorkers, so they need not poll for them. Pub/sub
+        # channels are server-wide, not per database: the database number is in the name.
+        self.wake_channel = f"{queue_name}:wake:{self.redis_settings.database}"
         self._dead_key = f"{queue_name}:dead-letters"
         self._dead_order_key = f"{queue_name}:dead-letters:by-time"
         self._redis: ArqRedis | None = None  # built on first use; building it connects nothing
