@@ -138,9 +138,10 @@ def _row(setup: str, r: RunResult, bare: RunResult | None) -> str:
 
 
 def _run_one(setup: str, rate: float, seconds: float, drain: float, recorder: str) -> RunResult:
-    with tempfile.TemporaryDirectory(prefix=f"bench-{setup.replace('+', '-')}-") as tmp:
-        with _setup(setup, Path(tmp), recorder) as url:
-            return asyncio.run(run_open_loop(url, recorder, rate, seconds, drain))
+    prefix = f"bench-{setup.replace('+', '-')}-"
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp, \
+            _setup(setup, Path(tmp), recorder) as url:
+        return asyncio.run(run_open_loop(url, recorder, rate, seconds, drain))
 
 
 def run(report: Callable[[str], None] = print) -> int:

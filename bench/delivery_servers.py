@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
+
 import aiohttp
 import uvicorn
 from starlette.applications import Starlette

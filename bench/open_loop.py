@@ -40,7 +40,7 @@ class RunResult:
         if not values:
             return float("nan")
         ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
     @property
     def p50(self) -> float:
