@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 _LISTEN_RETRY_SECONDS = 1.0
+_HAND_BACK_SECONDS = 5.0
 
 
 class PromptWorker(Worker):
@@ -78,4 +79,10 @@ class PromptWorker(Worker):
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
+        # A job cancelled on shutdown hands itself back in a last Redis write. arq's close()
+        # cancels it again and closes the pool, which can cut that write off and leave the
+        # job locked until its in-progress key expires: let those writes finish first.
+        running = [t for t in self.tasks.values() if not t.done()]
+        if running:
+            await asyncio.wait(running, timeout=_HAND_BACK_SECONDS)
         await super().close()
