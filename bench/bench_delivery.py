@@ -10,7 +10,8 @@ Twilio (``bench/delivery_servers.py``), with the echo responder, at fixed arriva
 
 Each (setup, rate) starts fresh processes on a fresh database. Reported: p50/p99 from each
 webhook's scheduled time to its send reaching the recorder, the intake p50 (webhook
-answered), lost (answered 200 but never sent) and doubled sends, and p50 as a ratio of the
+answered), unsent (answered 200 but not sent when the drain time ran out: lost, or only
+late) and doubled sends, and p50 as a ratio of the
 bare baseline's at the same rate, measured in the same run.
 
 Settings (environment): BENCH_DELIVERY_RATES (default "20,100,300"), BENCH_DELIVERY_SECONDS
@@ -133,7 +134,7 @@ def _row(setup: str, r: RunResult, bare: RunResult | None) -> str:
             "ok" if ok else "MISSED")
     return (f"{setup:>14} {r.rate:>5.0f}/s  sent {len(r.latencies):>5}/{r.sent:<5} "
             f"p50 {r.p50 * 1000:8.1f} ms  p99 {r.p99 * 1000:8.1f} ms  "
-            f"intake p50 {r.intake_p50 * 1000:7.1f} ms  errors {r.errors:>4}  lost {r.lost:>4}  "
+            f"intake p50 {r.intake_p50 * 1000:7.1f} ms  errors {r.errors:>4}  unsent {r.lost:>4}  "
             f"doubled {r.doubled:>3}  p50/bare {ratio}{verdict}")
 
 

@@ -24,6 +24,7 @@ from application.ports.responder import Responder
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SEND_MESSAGE, GenerateReplyPayload, SendMessagePayload
 from application.use_cases.send_outbound import SendOutboundMessage
+from domain.conversation import Conversation
 from domain.message import DeliveryStatus, Direction, Message, MessageType
 
 log = logging.getLogger(__name__)
@@ -49,13 +50,19 @@ class GenerateReply:
         self._policy = policy
 
     async def execute(self, request: GenerateReplyPayload) -> Message:
+        # One read unit for all the job needs before the responder: on SQLite every unit
+        # takes the write lock, which intake contends for.
         async with self._uow as uow:
             inbound = await uow.messages.get_by_id(request.message_id)
             if inbound is None or inbound.direction is not Direction.INBOUND:
                 raise PermanentJobError(f"no inbound message {request.message_id}")
             reply = await uow.messages.get_reply_to(inbound.id)
+            if reply is None:
+                conversation, history = await self._context(uow, inbound)
         if reply is None:
-            reply = await self._store_reply(inbound, await self._compose(inbound))
+            # The responder may be slow (an LLM): no transaction is held while it runs.
+            text = await self._responder.reply(conversation, inbound, history)
+            reply = await self._store_reply(inbound, text)
         if reply.status is DeliveryStatus.PENDING and not await self._sent_now(reply):
             payload = SendMessagePayload(reply.id)
             await self._queue.enqueue(
@@ -78,16 +85,16 @@ class GenerateReply:
             return False
         return True
 
-    async def _compose(self, inbound: Message) -> str:
-        async with self._uow as uow:
-            conversation = await uow.conversations.get_by_id(inbound.conversation_id)
-            if conversation is None:
-                raise PermanentJobError(f"no conversation {inbound.conversation_id}")
-            history = await uow.messages.latest_for_conversation(
-                conversation.id, self._policy.history_limit
-            )
-        # The responder may be slow (an LLM): no transaction is held while it runs.
-        return await self._responder.reply(conversation, inbound, history)
+    async def _context(
+        self, uow: UnitOfWork, inbound: Message
+    ) -> tuple[Conversation, list[Message]]:
+        conversation = await uow.conversations.get_by_id(inbound.conversation_id)
+        if conversation is None:
+            raise PermanentJobError(f"no conversation {inbound.conversation_id}")
+        history = await uow.messages.latest_for_conversation(
+            conversation.id, self._policy.history_limit
+        )
+        return conversation, list(history)
 
     async def _store_reply(self, inbound: Message, text: str) -> Message:
         now = self._clock.now()
