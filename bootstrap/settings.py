@@ -76,9 +76,11 @@ class Settings(BaseSettings):
     queue_aws_secret_access_key: SecretStr | None = None
     queue_max_attempts: int = Field(5, ge=1)
     queue_visibility_timeout_seconds: float = Field(60.0, gt=0)
+    # Only a fallback: enqueues wake idle workers (in process, by note, or by Redis publish).
     queue_poll_interval_seconds: float = Field(1.0, gt=0)
 
-    worker_concurrency: int = Field(4, ge=1)
+    # Jobs mostly wait (database, Twilio, the model): more slots than cores is the point.
+    worker_concurrency: int = Field(16, ge=1)
     worker_job_timeout_seconds: float = Field(120.0, gt=0)
     worker_shutdown_grace_seconds: float = Field(20.0, ge=0)
     worker_backoff_base_seconds: float = Field(1.0, ge=0)

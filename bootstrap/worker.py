@@ -84,12 +84,19 @@ def runner_config(settings: Settings) -> RunnerConfig:
 
 def build_runner(container: Container, settings: Settings) -> Runner:
     if settings.queue_backend == "arq":
-        from arq.worker import create_worker
+        from arq.worker import get_kwargs
 
+        from adapters.arq_queue import ArqJobQueue
+        from adapters.arq_queue.prompt_worker import PromptWorker
         from adapters.arq_queue.worker import ArqWorkerRunner
 
         # Signals are the entry point's: it calls stop(), as for the project's runner.
-        worker = create_worker(arq_worker_settings(settings, container), handle_signals=False)
+        worker = PromptWorker(
+            **get_kwargs(arq_worker_settings(settings, container)),
+            handle_signals=False,
+            wake_channel=container[ArqJobQueue].wake_channel,
+            idle_poll=settings.queue_poll_interval_seconds,
+        )
         return ArqWorkerRunner(worker)
     periodic = []
     if settings.worker_sweep_interval_seconds > 0:

@@ -11,6 +11,7 @@ JSON record) and one sorted set (id by failure time) under the queue's name.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -24,6 +25,8 @@ from redis.exceptions import RedisError
 from application.errors import QueueUnavailable
 from application.ports.job_queue import DeadLetter, Job, encode_payload
 from domain.ids import new_ulid
+
+log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_NAME = "wta:queue"
 # How long a finished job's result (and so its dedup key) is kept, as SQLite's retention.
@@ -50,6 +53,9 @@ class ArqJobQueue:
         self.max_attempts = max_attempts
         self.max_payload_bytes = max_payload_bytes
         self.keep_result_seconds = keep_result_seconds
+        # Announces due jobs to PromptWorkers, so they need not poll for them. Pub/sub
+        # channels are server-wide, not per database: the database number is in the name.
+        self.wake_channel = f"{queue_name}:wake:{self.redis_settings.database}"
         self._dead_key = f"{queue_name}:dead-letters"
         self._dead_order_key = f"{queue_name}:dead-letters:by-time"
         self._redis: ArqRedis | None = None  # built on first use; building it connects nothing
@@ -105,7 +111,19 @@ class ArqJobQueue:
             )
         except _DRIVER_ERRORS as exc:
             raise self._unavailable(exc) from exc
-        return job_id if job is not None else None
+        if job is None:
+            return None
+        if delay_seconds <= 0:
+            await self._announce()
+        return job_id
+
+    async def _announce(self) -> None:
+        """Wake idle workers. The job is stored already: a lost announcement only means a
+        worker finds it at its next fallback poll, so a failure here is not the caller's."""
+        try:
+            await self._pool().publish(self.wake_channel, b"")
+        except _DRIVER_ERRORS as exc:
+            log.debug("could not announce a job on %s: %s", self.wake_channel, exc)
 
     # -- dead letters (written by the arq task wrapper, read through the port) ---------
 

@@ -32,6 +32,7 @@ from adapters.sqlite_queue.connection import (
     open_nonblocking,
     write,
 )
+from adapters.sqlite_queue.wakeup import Wakeup
 from application.errors import QueueUnavailable
 from application.ports.job_queue import DeadLetter, Job
 from domain.ids import new_ulid
@@ -76,6 +77,8 @@ class SqliteJobQueue:
         # Replaced on every notify, so a waiter that captured it before claiming cannot
         # miss a wake-up that happens while its claim is in flight.
         self._changed = asyncio.Event()
+        # Other processes' consumers hear of our changes through this, and ours of theirs.
+        self._wakeup = Wakeup(path)
 
     # -- plumbing (the _sync methods and _connection run on the queue thread) ---------
 
@@ -135,6 +138,11 @@ class SqliteJobQueue:
         return await self._run(lambda c: write(c, lambda w: w.execute(statement, params).rowcount))
 
     def _notify(self) -> None:
+        """Jobs became due: wake this instance's receivers and other processes' consumers."""
+        self._notify_here()
+        self._wakeup.notify()
+
+    def _notify_here(self) -> None:
         event, self._changed = self._changed, asyncio.Event()
         event.set()
 
@@ -173,6 +181,8 @@ class SqliteJobQueue:
             return []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, wait_seconds)
+        if wait_seconds > 0:
+            self._wakeup.listen(self._notify_here)
         while True:
             changed = self._changed
             jobs, next_due = await self._claim(max_jobs)
@@ -181,7 +191,8 @@ class SqliteJobQueue:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return []
-            # Other processes' enqueues are only seen by polling; ours arrive via `changed`.
+            # Enqueues arrive via `changed`: ours directly, other processes' as wake-up notes;
+            # polling is the fallback for notes that cannot reach us.
             pause = min(remaining, self.poll_interval)
             if next_due is not None:
                 pause = min(pause, max(0.0, next_due - time.time()) + _DUE_SLACK)
@@ -322,7 +333,8 @@ class SqliteJobQueue:
         if self._closed:
             return
         self._closed = True
-        self._notify()  # waiting receivers wake and find the queue closed
+        self._notify_here()  # waiting receivers wake and find the queue closed
+        self._wakeup.close()
         if self._fast is not None and self._fast_thread == threading.get_ident():
             self._fast.close()
         self._fast = None

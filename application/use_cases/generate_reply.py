@@ -1,14 +1,21 @@
-"""Produce and store the reply to an inbound message, then queue its send.
+"""Produce and store the reply to an inbound message, then send it or queue its send.
 
 Idempotent per inbound message: at most one reply row exists (unique ``reply_to_id``), so
 a redelivered job reuses the stored reply instead of writing or sending a second one.
+
+With ``send_now`` (the worker's wiring), the reply is sent in the same job: a second job
+would cost a queue round trip per message for nothing. This job is then what carries the
+send at least once: if the process dies before the send, the job is delivered again,
+finds the reply still pending and sends it; once claimed, nothing sends it twice. If the
+send fails, the reply is handed to a ``send_message`` job, which retries and dead-letters
+as before.
 """
 
 from __future__ import annotations
 
 import logging
 
-from application.errors import PermanentJobError
+from application.errors import DeliveryFailed, PermanentJobError
 from application.policy import ConversationPolicy
 from application.ports.clock import Clock
 from application.ports.id_generator import IdGenerator
@@ -16,6 +23,8 @@ from application.ports.job_queue import JobQueue
 from application.ports.responder import Responder
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SEND_MESSAGE, GenerateReplyPayload, SendMessagePayload
+from application.use_cases.send_outbound import SendOutboundMessage
+from domain.conversation import Conversation
 from domain.message import DeliveryStatus, Direction, Message, MessageType
 
 log = logging.getLogger(__name__)
@@ -30,8 +39,10 @@ class GenerateReply:
         clock: Clock,
         ids: IdGenerator,
         policy: ConversationPolicy,
+        send_now: SendOutboundMessage | None = None,
     ) -> None:
         self._uow = uow
+        self._send_now = send_now
         self._responder = responder
         self._queue = queue
         self._clock = clock
@@ -39,14 +50,20 @@ class GenerateReply:
         self._policy = policy
 
     async def execute(self, request: GenerateReplyPayload) -> Message:
+        # One read unit for all the job needs before the responder: on SQLite every unit
+        # takes the write lock, which intake contends for.
         async with self._uow as uow:
             inbound = await uow.messages.get_by_id(request.message_id)
             if inbound is None or inbound.direction is not Direction.INBOUND:
                 raise PermanentJobError(f"no inbound message {request.message_id}")
             reply = await uow.messages.get_reply_to(inbound.id)
+            if reply is None:
+                conversation, history = await self._context(uow, inbound)
         if reply is None:
-            reply = await self._store_reply(inbound, await self._compose(inbound))
-        if reply.status is DeliveryStatus.PENDING:
+            # The responder may be slow (an LLM): no transaction is held while it runs.
+            text = await self._responder.reply(conversation, inbound, history)
+            reply = await self._store_reply(inbound, text)
+        if reply.status is DeliveryStatus.PENDING and not await self._sent_now(reply):
             payload = SendMessagePayload(reply.id)
             await self._queue.enqueue(
                 SEND_MESSAGE,
@@ -56,16 +73,28 @@ class GenerateReply:
             )
         return reply
 
-    async def _compose(self, inbound: Message) -> str:
-        async with self._uow as uow:
-            conversation = await uow.conversations.get_by_id(inbound.conversation_id)
-            if conversation is None:
-                raise PermanentJobError(f"no conversation {inbound.conversation_id}")
-            history = await uow.messages.latest_for_conversation(
-                conversation.id, self._policy.history_limit
-            )
-        # The responder may be slow (an LLM): no transaction is held while it runs.
-        return await self._responder.reply(conversation, inbound, history)
+    async def _sent_now(self, reply: Message) -> bool:
+        """Send in this job; False (queue it) when that is off or failed retryably."""
+        if self._send_now is None:
+            return False
+        try:
+            await self._send_now.execute(SendMessagePayload(reply.id))
+        except DeliveryFailed as failure:
+            # The claim was released: the send job retries it with backoff.
+            log.warning("sending reply %s failed, queued for retry: %s", reply.id, failure)
+            return False
+        return True
+
+    async def _context(
+        self, uow: UnitOfWork, inbound: Message
+    ) -> tuple[Conversation, list[Message]]:
+        conversation = await uow.conversations.get_by_id(inbound.conversation_id)
+        if conversation is None:
+            raise PermanentJobError(f"no conversation {inbound.conversation_id}")
+        history = await uow.messages.latest_for_conversation(
+            conversation.id, self._policy.history_limit
+        )
+        return conversation, list(history)
 
     async def _store_reply(self, inbound: Message, text: str) -> Message:
         now = self._clock.now()

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import redis
 
+from adapters.arq_queue import ArqJobQueue
+from adapters.sqlite_queue.wakeup import wake_directory
 from application.ports.job_queue import DeadLetterStore
 from application.ports.unit_of_work import UnitOfWork
 from application.use_cases.receive_inbound import InboundMessage, ReceiveInboundMessage
@@ -108,11 +110,12 @@ class World:
         return sids
 
     def reply_status(self, sid: str) -> str:
+        """The reply's delivery status, or "none" while no reply is stored."""
         async def go(container: Any) -> str:
             async with container[UnitOfWork] as uow:
                 inbound = await uow.messages.get_by_provider_sid(sid)
                 reply = await uow.messages.get_reply_to(inbound.id)
-            return str(reply.status.value)
+            return str(reply.status.value) if reply else "none"
 
         return str(self.run(go))
 
@@ -173,7 +176,8 @@ def test_sigterm_lets_the_running_job_finish_and_leaves_the_rest_queued(
     running = one if first.body == "Echo: one" else two
     waiting = two if running == one else one
     assert w.reply_status(running) == "sent"  # finished inside the grace period
-    assert w.reply_status(waiting) == "pending"  # never started: still queued
+    # Never started: its job (reply, then send, in one) is still queued.
+    assert w.reply_status(waiting) == "none"
     assert w.depth() == 1
 
     twilio.delay_seconds = 0
@@ -226,3 +230,28 @@ def _wait_until(condition: Any, w: World, timeout: float = 20) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met in {timeout}s\n{w.output()}")
         time.sleep(0.05)
+
+
+def test_an_idle_worker_is_woken_by_another_process_enqueue_not_by_its_poll(
+    world: Any, twilio: FakeTwilioServer
+) -> None:
+    # A poll this slow would miss every deadline below: only a wake-up can pass.
+    w: World = world(QUEUE_POLL_INTERVAL_SECONDS="120")
+    w.start_worker()
+    _wait_until(lambda: _listening(w), w, timeout=30)  # idle, waiting to be woken
+    w.intake("wake up")
+    [sent] = twilio.wait_for_sends(1, timeout=30)
+    assert sent.body == "Echo: wake up"
+
+
+def _listening(w: World) -> bool:
+    """Whether the worker waits for wake-ups: its socket is bound, or its channel subscribed."""
+    if w.settings.queue_backend == "sqlite":
+        directory = wake_directory(w.settings.queue_sqlite_db_path)
+        return directory is not None and os.path.isdir(directory) and bool(os.listdir(directory))
+    channel = ArqJobQueue(w.settings.queue_redis_url).wake_channel
+    client = redis.Redis.from_url(w.settings.queue_redis_url)
+    try:
+        return bool(dict(client.pubsub_numsub(channel)).get(channel.encode()))
+    finally:
+        client.close()

@@ -31,10 +31,10 @@ CONTACT = "whatsapp:+5511988887777"
 SID = "SM" + "7" * 32
 
 # From the Twilio call back to the webhook request, each span the parent of the one before.
+# The worker sends the reply in the job that generated it (no send_message job).
 CHAIN = [
-    "POST", "twilio send", "SendOutboundMessage", "process send_message", "send send_message",
-    "GenerateReply", "process generate_reply", "send generate_reply", "ReceiveInboundMessage",
-    f"POST {INBOUND}",
+    "POST", "twilio send", "GenerateReply", "process generate_reply", "send generate_reply",
+    "ReceiveInboundMessage", f"POST {INBOUND}",
 ]
 
 
@@ -115,7 +115,7 @@ def assert_one_log_story(logs: LogCapture, trace_id: int) -> None:
     jobs = [line for line in story if str(line["event"]).startswith("job ")]
     assert len(webhook) == 1 and webhook[0]["request_id"] and webhook[0]["owner_id"]
     conversation = webhook[0]["conversation_id"]
-    assert [line["task"] for line in jobs] == ["generate_reply", "send_message"]
+    assert [line["task"] for line in jobs] == ["generate_reply"]
     for line in jobs:
         assert line["outcome"] == "success" and line["attempt"] == 1 and line["job_id"]
         assert line["conversation_id"] == conversation
@@ -130,8 +130,8 @@ def assert_metrics(recorded: Recorded) -> None:
     assert webhook.value == 1 and webhook.attributes["outcome"] == "accepted"
     runs = {(p.attributes["task"], p.attributes["outcome"]): p.value
             for p in recorded.points("wta.job.runs")}
-    assert runs == {("generate_reply", "success"): 1, ("send_message", "success"): 1}
-    assert sum(p.count for p in recorded.points("wta.job.latency")) == 2
+    assert runs == {("generate_reply", "success"): 1}
+    assert sum(p.count for p in recorded.points("wta.job.latency")) == 1
 
 
 async def test_sqlite_queue_one_trace_and_one_log_story(

@@ -1,0 +1,138 @@
+"""PromptWorker: arq's Worker woken by announcements and finished jobs, on a real Redis.
+
+The worker contract runs on it unchanged (delayed retries come due through the fallback
+poll). The other tests set the fallback poll far beyond their timeouts, so a pass means a
+wake-up, not a poll, started the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
+from functools import partial
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from adapters.arq_queue import ArqJobQueue
+from adapters.arq_queue.prompt_worker import PromptWorker
+from adapters.arq_queue.worker import CTX_KEY, ArqTaskRuntime, ArqWorkerRunner, worker_options
+from adapters.worker.runner import backoff_delay
+from application.ports.job_queue import Job
+from tests.contracts.worker import CONFIG, MAX_ATTEMPTS, Handler, WorkerContract
+
+pytestmark = pytest.mark.integration
+
+NEVER = 3600.0
+
+
+def prompt_worker(queue: ArqJobQueue, handlers: Mapping[str, Handler], *, idle_poll: float,
+                  concurrency: int = CONFIG.concurrency) -> PromptWorker:
+    runtime = ArqTaskRuntime(
+        handlers, queue, job_timeout=CONFIG.job_timeout,
+        backoff=partial(backoff_delay, base=CONFIG.backoff_base, cap=CONFIG.backoff_max),
+    )
+    options = worker_options(handlers, queue, job_timeout=CONFIG.job_timeout,
+                             concurrency=concurrency, shutdown_grace=CONFIG.shutdown_grace)
+    options.update(handle_signals=False, ctx={CTX_KEY: runtime})
+    return PromptWorker(**options, wake_channel=queue.wake_channel, idle_poll=idle_poll)
+
+
+class Running:
+    """A worker running in the background, stopped the way ``wta worker`` stops it."""
+
+    def __init__(self, worker: PromptWorker) -> None:
+        self.runner = ArqWorkerRunner(worker)
+        self.task = asyncio.create_task(self.runner.run())
+
+    async def stop(self) -> None:
+        self.runner.stop()
+        await asyncio.wait_for(self.task, 30)
+
+
+class PromptHarness:
+    def __init__(self, queue: ArqJobQueue) -> None:
+        self.queue = queue
+
+    async def drain(self, handlers: Mapping[str, Handler], timeout: float = 30.0) -> None:
+        running = Running(prompt_worker(self.queue, handlers, idle_poll=0.05))
+        try:
+            async with asyncio.timeout(timeout):
+                while await self.queue.depth() > 0 and not running.task.done():
+                    await asyncio.sleep(0.02)
+        finally:
+            await running.stop()
+
+
+@pytest.fixture
+async def make_queue(redis_url: str) -> AsyncIterator[Callable[[], ArqJobQueue]]:
+    admin = aioredis.Redis.from_url(redis_url)
+    await admin.flushdb()
+    made: list[ArqJobQueue] = []
+
+    def make() -> ArqJobQueue:
+        made.append(ArqJobQueue(redis_url, max_attempts=MAX_ATTEMPTS))
+        return made[-1]
+
+    yield make
+    for queue in made:
+        await queue.close()
+    await admin.flushdb()
+    await admin.aclose()
+
+
+class TestPromptWorker(WorkerContract):
+    @pytest.fixture
+    def harness(self, make_queue: Callable[[], ArqJobQueue]) -> PromptHarness:
+        return PromptHarness(make_queue())
+
+
+async def _subscribed(redis_url: str, channel: str) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        while not dict(await client.pubsub_numsub(channel)).get(channel.encode()):
+            await asyncio.sleep(0.01)
+    finally:
+        await client.aclose()
+
+
+async def test_an_announced_job_wakes_an_idle_worker(
+    make_queue: Callable[[], ArqJobQueue], redis_url: str
+) -> None:
+    queue = make_queue()
+    done: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def handler(job: Job) -> None:
+        await done.put(job.payload)
+
+    running = Running(prompt_worker(queue, {"t": handler}, idle_poll=NEVER))
+    try:
+        # Idle: it polled once, found nothing, and now waits on its channel.
+        await asyncio.wait_for(_subscribed(redis_url, queue.wake_channel), 10)
+        await queue.enqueue("t", {"n": 1})
+        assert await asyncio.wait_for(done.get(), 10) == {"n": 1}
+    finally:
+        await running.stop()
+
+
+async def test_a_finished_job_frees_its_slot_for_the_next_at_once(
+    make_queue: Callable[[], ArqJobQueue],
+) -> None:
+    queue = make_queue()
+    # Queued before the worker listens: no announcement reaches it, only finished jobs can.
+    for n in range(5):
+        await queue.enqueue("t", {"n": n})
+    seen: list[int] = []
+
+    async def handler(job: Job) -> None:
+        seen.append(job.payload["n"])
+
+    running = Running(prompt_worker(queue, {"t": handler}, idle_poll=NEVER, concurrency=1))
+    try:
+        async with asyncio.timeout(10):
+            while len(seen) < 5:
+                await asyncio.sleep(0.01)
+    finally:
+        await running.stop()
+    assert sorted(seen) == list(range(5))
