@@ -11,7 +11,6 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from lagom import Container
-from lagom.integrations.fast_api import FastApiIntegration
 
 from adapters.fastapi import health, internal_api, webhooks
 from adapters.fastapi.errors import install_error_handlers
@@ -67,16 +66,19 @@ def token_settings(settings: Settings) -> TokenSettings:
 
 
 def _traced(
-    deps: FastApiIntegration, tracer: Any, schema: SchemaStatus | None
+    container: Container, tracer: Any, schema: SchemaStatus | None
 ) -> Callable[[type], Any]:
     """A FastAPI dependency giving the container's use case wrapped in a span (and refused
-    with SCHEMA_BEHIND while the database schema is behind)."""
+    with SCHEMA_BEHIND while the database schema is behind).
+
+    Async on purpose: FastAPI runs a plain ``def`` dependency on a worker thread, and
+    lagom's FastAPI integration (three such dependencies plus a container clone per
+    request) cost the webhook several thread hops per request.
+    """
 
     def depends(use_case: type) -> Any:
-        build = deps.depends(use_case)  # lagom's own dependency: override_for_test still works
-
-        def provide(inner: Any = build) -> Any:
-            traced = TracedUseCase(inner, tracer)
+        async def provide() -> Any:
+            traced = TracedUseCase(container[use_case], tracer)
             return SchemaGuardedUseCase(traced, schema) if schema else traced
 
         return Depends(provide)
@@ -150,8 +152,7 @@ def create_app(
     )
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
-    deps = FastApiIntegration(container)
-    traced = _traced(deps, telemetry.tracer, schema)
+    traced = _traced(container, telemetry.tracer, schema)
     app.include_router(health.make_router(resources.checks))
     app.include_router(
         webhooks.make_router(

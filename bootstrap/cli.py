@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from bootstrap.settings import Settings, SettingsError, load_settings
 
@@ -16,17 +18,25 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from bootstrap.app import create_app
+    from bootstrap.logging import configure_logging
 
-    app = create_app(settings, embedded_worker=args.with_worker or None)
-    uvicorn.run(
-        app,
-        host=args.host or settings.api_host,
-        port=args.port or settings.api_port,
-        proxy_headers=True,
-        log_level=settings.log_level.lower(),
-        # create_app configured logging; uvicorn's own config would bypass the redactor.
-        log_config=None,
-    )
+    options: dict[str, Any] = {
+        "host": args.host or settings.api_host,
+        "port": args.port or settings.api_port,
+        "proxy_headers": True,
+        "log_level": settings.log_level.lower(),
+        # create_app configures logging; uvicorn's own config would bypass the redactor.
+        "log_config": None,
+    }
+    if args.workers > 1:
+        # uvicorn's supervisor forks processes that share the socket; each builds its own
+        # app (and connections) from the environment, so the flag travels as a setting.
+        if args.with_worker:
+            os.environ["API_EMBEDDED_WORKER"] = "true"
+        configure_logging(settings)
+        uvicorn.run("bootstrap.app:create_app", factory=True, workers=args.workers, **options)
+        return 0
+    uvicorn.run(create_app(settings, embedded_worker=args.with_worker or None), **options)
     return 0
 
 
@@ -105,6 +115,13 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
                                 timeout=args.timeout))
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wta", description="WhatsApp assistant core")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -113,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--with-worker", action="store_true",
-                       help="run a worker inside the API process")
+                       help="run a worker inside the API process (each one, with --workers)")
+    serve.add_argument("--workers", type=_positive, default=1,
+                       help="API processes sharing the port (default 1); use about one per core")
     serve.set_defaults(func=_serve)
 
     sub.add_parser("worker", help="run a standalone worker").set_defaults(func=_worker)

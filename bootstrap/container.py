@@ -94,18 +94,18 @@ def _bind_persistence(container: Container, settings: Settings, resources: Resou
         resources.checks["database"] = memory_ok
         return
     if backend == "sqlalchemy":
-        from adapters.sqlalchemy.engine import create_engine_for, make_session_factory, ping
+        from adapters.sqlalchemy.database import open_database
         from adapters.sqlalchemy.unit_of_work import SqlaUnitOfWork
 
-        engine = create_engine_for(
+        database = open_database(
             settings.database_url,
             pool_size=settings.database_pool_max_conn,
             pool_timeout=settings.database_pool_timeout_seconds,
         )
-        sessions = make_session_factory(engine)
+        sessions = database.sessions
         container[UnitOfWork] = lambda: SqlaUnitOfWork(sessions)  # type: ignore[assignment]
-        resources.checks["database"] = lambda: ping(engine)
-        resources.closers.append(engine.dispose)
+        resources.checks["database"] = database.ping
+        resources.closers.append(database.dispose)
         return
     if backend == "postgres":
         from adapters.psycopg.pool import ConnectionPool

@@ -22,6 +22,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.constants import result_key_prefix
 from redis.exceptions import RedisError
 
+from adapters.arq_queue.enqueue import OneTripEnqueue
 from application.errors import QueueUnavailable
 from application.ports.job_queue import DeadLetter, Job, encode_payload
 from domain.ids import new_ulid
@@ -60,6 +61,7 @@ class ArqJobQueue:
         self._dead_order_key = f"{queue_name}:dead-letters:by-time"
         self._redis: ArqRedis | None = None  # built on first use; building it connects nothing
         self._closed = False
+        self._enqueue: OneTripEnqueue | None = None
 
     @property
     def redis_settings(self) -> RedisSettings:
@@ -101,17 +103,15 @@ class ArqJobQueue:
         text, header_map = encode_payload(task, payload, headers, self.max_payload_bytes)
         job_id = dedup_key or new_ulid()
         try:
-            job = await self._pool().enqueue_job(
-                task,
-                _job_id=job_id,
-                _defer_by=delay_seconds if delay_seconds > 0 else None,
-                payload=text,
-                headers=header_map,
-                dedup_key=dedup_key,
+            if self._enqueue is None:
+                self._enqueue = OneTripEnqueue(self._pool())
+            added = await self._enqueue(
+                self.queue_name, job_id, task, max(0.0, delay_seconds),
+                {"payload": text, "headers": header_map, "dedup_key": dedup_key},
             )
         except _DRIVER_ERRORS as exc:
             raise self._unavailable(exc) from exc
-        if job is None:
+        if not added:
             return None
         if delay_seconds <= 0:
             await self._announce()
@@ -232,6 +232,7 @@ class ArqJobQueue:
 
     async def close(self) -> None:
         self._closed = True
+        self._enqueue = None
         redis, self._redis = self._redis, None
         if redis is not None:
             await redis.aclose(close_connection_pool=True)

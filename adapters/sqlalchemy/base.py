@@ -12,6 +12,7 @@ from sqlalchemy import (
     Executable,
     Result,
     Table,
+    bindparam,
     delete,
     func,
     select,
@@ -87,18 +88,29 @@ class SqlaRepository(Generic[E]):
     async def update(self, entity: E) -> E:
         values = self._to_row(entity)
         values["version"] = entity.version + 1
-        c = self.table.c
-        stmt = (
-            update(self.table)
-            .where(c.id == entity.id, c.version == entity.version)
-            .values({k: v for k, v in values.items() if k != "id"})
-        )
-        result = await self._write(stmt, values)
+        params = {"p_id": entity.id, "p_version": entity.version}
+        params.update({f"v_{k}": v for k, v in values.items()})
+        result = await self._write(self._update_statement(), values, params)
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise ConcurrencyError(
                 f"{self.table.name} {entity.id} is not at version {entity.version} (or is gone)"
             )
         return replace(entity, version=entity.version + 1)
+
+    @classmethod
+    def _update_statement(cls) -> Executable:
+        """Every column but the id, at the expected version; built once per table."""
+        stmt = cls.__dict__.get("_update_cached")
+        if stmt is None:
+            c = cls.table.c
+            stmt = (
+                update(cls.table)
+                .where(c.id == bindparam("p_id"), c.version == bindparam("p_version"))
+                .values({col.name: bindparam(f"v_{col.name}") for col in cls.table.columns
+                         if col.name != "id"})
+            )
+            cls._update_cached = stmt
+        return stmt
 
     async def delete(self, entity_id: str) -> bool:
         result = await self._execute(delete(self.table).where(self.table.c.id == entity_id))
@@ -162,7 +174,10 @@ class SqlaRepository(Generic[E]):
         return Page(items, None)
 
     async def _one(self, *conditions: ColumnElement[bool]) -> E | None:
-        result = await self._execute(select(self.table).where(*conditions))
+        return await self._one_of(select(self.table).where(*conditions))
+
+    async def _one_of(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> E | None:
+        result = await self._execute(stmt, params)
         row = result.mappings().one_or_none()
         return None if row is None else self._from_row(row)
 
@@ -170,23 +185,37 @@ class SqlaRepository(Generic[E]):
         result = await self._execute(stmt)
         return [self._from_row(row) for row in result.mappings().all()]
 
-    async def _execute(self, stmt: Executable) -> Result[Any]:
+    async def _execute(self, stmt: Executable, params: Mapping[str, Any] | None = None
+                       ) -> Result[Any]:
         with translate_errors():
-            return await self._session.execute(stmt)
+            return await self._session.execute(stmt, params)
 
-    async def _write(self, stmt: Executable, values: Mapping[str, Any]) -> Result[Any]:
-        """Execute a write in a savepoint so a constraint violation leaves the unit usable
-        (Postgres aborts the whole transaction on a failed statement otherwise)."""
+    async def _write(self, stmt: Executable, values: Mapping[str, Any],
+                     params: Mapping[str, Any] | None = None) -> Result[Any]:
+        """Execute a write so that a constraint violation leaves the unit usable: in a
+        savepoint on Postgres, which aborts the whole transaction on a failed statement.
+        SQLite backs out only the failed statement, so it needs none (two statements saved).
+        """
         try:
             with translate_errors():
+                if self._dialect() == "sqlite":
+                    return await self._session.execute(stmt, params)
                 async with self._session.begin_nested():
-                    return await self._session.execute(stmt)
+                    return await self._session.execute(stmt, params)
         except IntegrityError as error:
             raise self._integrity_error(error, values) from error
 
-    def _insert_or_nothing(self, values: Mapping[str, Any]) -> Executable:
-        """INSERT ... ON CONFLICT DO NOTHING RETURNING id, in the engine's own dialect."""
-        dialect = self._session.get_bind().dialect.name
+    def _dialect(self) -> str:
+        return str(self._session.get_bind().dialect.name)
+
+    def _insert_or_nothing(self) -> Executable:
+        """INSERT ... ON CONFLICT DO NOTHING RETURNING id, in the engine's own dialect;
+        built once per table and dialect, executed with the row as parameters."""
+        dialect = self._dialect()
+        key = f"_insert_or_nothing_{dialect}"
+        stmt = type(self).__dict__.get(key)
+        if stmt is not None:
+            return stmt  # type: ignore[no-any-return]
         insert: Callable[[Table], Any]
         if dialect == "sqlite":
             insert = sqlite.insert
@@ -194,9 +223,6 @@ class SqlaRepository(Generic[E]):
             insert = postgresql.insert
         else:
             raise NotImplementedError(f"insert-or-nothing is not implemented for {dialect}")
-        return (
-            insert(self.table)
-            .values(dict(values))
-            .on_conflict_do_nothing()
-            .returning(self.table.c.id)
-        )
+        stmt = insert(self.table).on_conflict_do_nothing().returning(self.table.c.id)
+        setattr(type(self), key, stmt)
+        return stmt  # type: ignore[no-any-return]

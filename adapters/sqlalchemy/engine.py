@@ -60,7 +60,7 @@ def sync_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _sqlite_file(url: URL) -> Path | None:
+def sqlite_file(url: URL) -> Path | None:
     database = url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
@@ -76,7 +76,7 @@ def create_engine_for(url: str, *, pool_size: int = 10, pool_timeout: float = 10
     """
     parsed = async_url(url)
     if parsed.get_backend_name() == "sqlite":
-        path = _sqlite_file(parsed)
+        path = sqlite_file(parsed)
         if path is None:
             # One in-memory database shared by every session: the dialect's single-connection
             # pool, which takes no size arguments.

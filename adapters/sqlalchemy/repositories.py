@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -57,18 +57,23 @@ class SqlaConversationRepository(SqlaRepository[Conversation]):
             "(same id, or an open conversation for this owner and contact exists)"
         )
 
+    # Built once: a statement object keeps its cache key, so each call skips building and
+    # hashing a new one (most of SQLAlchemy's cost per statement on a local database).
+    _get_open = select(conversations).where(
+        conversations.c.owner_id == bindparam("p_owner"),
+        conversations.c.contact == bindparam("p_contact"),
+        conversations.c.status == ConversationStatus.OPEN.value,
+    )
+
     async def get_open(self, owner_id: str, contact: str) -> Conversation | None:
-        c = self.table.c
-        return await self._one(
-            c.owner_id == owner_id, c.contact == contact, c.status == ConversationStatus.OPEN.value
-        )
+        return await self._one_of(self._get_open, {"p_owner": owner_id, "p_contact": contact})
 
     async def add_open_or_get(self, conversation: Conversation) -> Conversation:
         if conversation.status is not ConversationStatus.OPEN:
             raise ValueError("add_open_or_get takes an open conversation")
         values = self._to_row(conversation)
         # The partial unique index decides who wins; the loser reads the winner's row.
-        await self._write(self._insert_or_nothing(values), values)
+        await self._write(self._insert_or_nothing(), values, values)
         stored = await self.get_open(conversation.owner_id, conversation.contact)
         if stored is None:
             raise ConcurrencyError(f"conversation id {conversation.id} is taken by a closed one")
@@ -128,14 +133,17 @@ class SqlaMessageRepository(SqlaRepository[Message]):
 
     async def add_if_new(self, message: Message) -> bool:
         values = self._to_row(message)
-        result = await self._write(self._insert_or_nothing(values), values)
+        result = await self._write(self._insert_or_nothing(), values, values)
         return result.scalar_one_or_none() is not None
 
+    _by_provider_sid = select(messages).where(messages.c.provider_sid == bindparam("p_sid"))
+    _by_reply_to = select(messages).where(messages.c.reply_to_id == bindparam("p_id"))
+
     async def get_by_provider_sid(self, provider_sid: str) -> Message | None:
-        return await self._one(self.table.c.provider_sid == provider_sid)
+        return await self._one_of(self._by_provider_sid, {"p_sid": provider_sid})
 
     async def get_reply_to(self, message_id: str) -> Message | None:
-        return await self._one(self.table.c.reply_to_id == message_id)
+        return await self._one_of(self._by_reply_to, {"p_id": message_id})
 
     async def list_for_conversation(
         self, conversation_id: str, *, limit: int = 50, cursor: str | None = None

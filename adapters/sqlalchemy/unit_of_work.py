@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
-from typing import Self
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typing import Any, Self
 
 from adapters.sqlalchemy.engine import translate_errors
 from adapters.sqlalchemy.repositories import SqlaConversationRepository, SqlaMessageRepository
@@ -24,9 +23,10 @@ class SqlaUnitOfWork:
     conversations: ConversationRepository
     messages: MessageRepository
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, session_factory: Callable[[], Any]) -> None:
+        # An async_sessionmaker, or a LoopSessionFactory (SQLite files on the loop thread).
         self._session_factory = session_factory
-        self._session: AsyncSession | None = None
+        self._session: Any = None
 
     async def __aenter__(self) -> Self:
         if self._session is not None:
@@ -64,7 +64,7 @@ class SqlaUnitOfWork:
         with translate_errors():
             await self._open_session().rollback()
 
-    def _open_session(self) -> AsyncSession:
+    def _open_session(self) -> Any:
         if self._session is None:
             raise RuntimeError("the unit of work is not open: use `async with uow:`")
         return self._session

@@ -1,0 +1,182 @@
+"""SQLite files on the event loop's own thread, for the embedded defaults.
+
+Through aiosqlite every statement is a hop to a connection thread and back through the
+loop: a webhook's unit of work (lookup, conversation, insert, update, commit) took about
+ten hops, each waiting for a turn of a loop busy with the other requests, while holding
+SQLite's write lock; the other pooled connections meanwhile slept in SQLite's busy
+handler. Measured (bench/bench_intake.py): 0.03x of one plain insert per request.
+
+Here a unit runs its statements directly with the sqlite3 module on the loop thread. A
+statement on a local file takes microseconds (WAL, synchronous=NORMAL: no fsync at
+commit), and a unit whose statements follow each other without awaiting anything else
+never yields, so it holds the write lock only for as long as it computes. Connections
+never wait inside SQLite (``busy_timeout = 0``): when another process, or a unit of this
+one that did yield, holds the write lock, ``BEGIN IMMEDIATE`` fails at once and is
+retried after a short ``asyncio.sleep``, so the loop keeps serving meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
+from sqlalchemy.engine import Result
+from sqlalchemy.sql import Executable
+
+from adapters.sqlalchemy.engine import translate_errors
+
+# Backoff between attempts to take the write lock; the deadline is the pool timeout.
+_FIRST_RETRY_SECONDS = 0.0005
+_MAX_RETRY_SECONDS = 0.02
+
+
+def is_locked(error: BaseException) -> bool:
+    orig = getattr(error, "orig", error)
+    return getattr(orig, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED") or (
+        "database is locked" in str(orig))
+
+
+def create_loop_engine(path: Path, url: str, *, pool_size: int) -> Engine:
+    """A sync (pysqlite) engine for ``path`` whose connections never wait on locks."""
+
+    engine = create_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=0.1)
+
+    @event.listens_for(engine, "do_connect")
+    def _make_directory(*_args: Any) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy's events begin transactions
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA busy_timeout=0")
+            _retry_locked(lambda: cursor.execute("PRAGMA journal_mode=WAL"))
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA case_sensitive_like=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # The write lock up front (see engine.py); here it fails at once when taken.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _retry_locked(call: Any) -> None:
+    # Switching to WAL needs a moment without other writers; only at connect.
+    deadline = time.monotonic() + 5.0
+    while True:
+        try:
+            call()
+            return
+        except Exception as error:
+            if not is_locked(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
+class LoopSession:
+    """The part of ``AsyncSession`` the repositories use, over one pooled sync connection.
+
+    Statements run synchronously; the first one of each transaction first takes the
+    write lock, waiting for it with ``asyncio.sleep`` (see the module docstring).
+    """
+
+    def __init__(self, engine: Engine, gate: asyncio.Semaphore, lock_timeout: float) -> None:
+        self._engine = engine
+        self._gate = gate
+        self._lock_timeout = lock_timeout
+        self._connection: Connection | None = None
+
+    def get_bind(self) -> Engine:
+        return self._engine
+
+    async def execute(
+        self, statement: Executable, params: Mapping[str, Any] | None = None
+    ) -> Result[Any]:
+        connection = await self._begun()
+        result = connection.execute(statement, params)
+        if result.returns_rows:
+            # Fetched now, as AsyncSession does: SQLite cannot release a savepoint while a
+            # statement still has rows to give.
+            return result.freeze()()
+        return result
+
+    @asynccontextmanager
+    async def begin_nested(self) -> AsyncIterator[None]:
+        connection = await self._begun()
+        with connection.begin_nested():
+            yield
+
+    async def commit(self) -> None:
+        if self._connection is not None:
+            self._connection.commit()
+
+    async def rollback(self) -> None:
+        if self._connection is not None:
+            self._connection.rollback()
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()  # rolls back what was not committed
+            finally:
+                self._gate.release()
+
+    async def _begun(self) -> Connection:
+        if self._connection is None:
+            # The gate, not the pool, makes callers wait: the pool would block the loop.
+            await self._gate.acquire()
+            try:
+                self._connection = self._engine.connect()
+            except BaseException:
+                self._gate.release()
+                raise
+        connection = self._connection
+        if connection.in_transaction():
+            return connection
+        delay = _FIRST_RETRY_SECONDS
+        deadline = time.monotonic() + self._lock_timeout
+        while True:
+            try:
+                connection.begin()
+                return connection
+            except exc.OperationalError as error:
+                if not is_locked(error) or time.monotonic() > deadline:
+                    raise
+                connection.rollback()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _MAX_RETRY_SECONDS)
+
+
+class LoopSessionFactory:
+    """Makes ``LoopSession``s over one engine; at most ``pool_size`` open at once."""
+
+    def __init__(self, engine: Engine, *, pool_size: int, lock_timeout: float) -> None:
+        self.engine = engine
+        self._gate = asyncio.Semaphore(pool_size)
+        self._lock_timeout = lock_timeout
+
+    def __call__(self) -> LoopSession:
+        return LoopSession(self.engine, self._gate, self._lock_timeout)
+
+    async def ping(self) -> None:
+        session = self()
+        try:
+            with translate_errors(any_error=True):
+                await session.execute(text("SELECT 1"))
+        finally:
+            await session.close()
+
+    async def dispose(self) -> None:
+        self.engine.dispose()
