@@ -26,6 +26,7 @@ from domain.errors import (
     DuplicateMessage,
     InvalidIdentifier,
     InvalidStatusTransition,
+    InvalidText,
     InvalidWhatsAppAddress,
 )
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 STATUS_BY_ERROR: dict[type[Exception], int] = {
     InvalidWhatsAppAddress: 422,
     InvalidIdentifier: 422,
+    InvalidText: 422,
     InvalidStatusTransition: 409,
     DuplicateMessage: 409,
     NotFound: 404,
