@@ -136,7 +136,8 @@ def create_app(
     # Added inner first: the request id is bound before the server span starts, and the
     # body bound runs inside both, so its refusals carry the id and are counted.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.api_max_body_bytes,
-                       body_timeout=settings.api_body_timeout_seconds)
+                       body_timeout=settings.api_body_timeout_seconds,
+                       max_header_bytes=settings.api_max_header_bytes)
     app.add_middleware(
         TracingMiddleware, tracer=telemetry.tracer,
         webhook_requests=telemetry.instruments.webhook_requests, webhook_prefix=webhooks.PREFIX,

@@ -15,20 +15,11 @@ DEFAULT_CONTACT = "whatsapp:+5511999990000"
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
     from bootstrap.app import create_app
+    from bootstrap.serve import serve
 
     app = create_app(settings, embedded_worker=args.with_worker or None)
-    uvicorn.run(
-        app,
-        host=args.host or settings.api_host,
-        port=args.port or settings.api_port,
-        proxy_headers=True,
-        log_level=settings.log_level.lower(),
-        # create_app configured logging; uvicorn's own config would bypass the redactor.
-        log_config=None,
-    )
+    serve(app, settings, host=args.host or settings.api_host, port=args.port or settings.api_port)
     return 0
 
 

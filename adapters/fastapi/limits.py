@@ -22,14 +22,23 @@ _DISCONNECT: Message = {"type": "http.disconnect"}
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, body_timeout: float) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, body_timeout: float,
+                 max_header_bytes: int = 16384) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
+        self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        # h11 bounds a header block only while it is incomplete; one that arrived in a
+        # single read is measured here.
+        headers = scope.get("headers", [])
+        if sum(len(k) + len(v) + 4 for k, v in headers) > self.max_header_bytes:
+            await _refuse(send, 431, "HEADERS_TOO_LARGE",
+                          f"the request headers exceed {self.max_header_bytes} bytes")
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:

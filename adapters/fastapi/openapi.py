@@ -23,6 +23,7 @@ _WHY = {
     409: "Conflict",
     413: "The request body is larger than API_MAX_BODY_BYTES",
     415: "Unsupported content type",
+    431: "The request headers are larger than API_MAX_HEADER_BYTES",
     422: "Validation error: a field is missing or out of its format",
     500: "Internal error (no detail)",
     503: "Storage or the job queue is unavailable; retry later",
@@ -30,9 +31,12 @@ _WHY = {
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` for a route: each status with the envelope schema."""
+    """``responses=`` for a route: each status with the envelope schema.
+
+    Any route may answer 431 (headers over the bound) and 500.
+    """
     return {status: {"model": ErrorEnvelope, "description": _WHY[status]}
-            for status in sorted({*statuses, 500})}
+            for status in sorted({*statuses, 431, 500})}
 
 
 def twilio_form(required: list[str], optional: list[str]) -> dict[str, Any]:
