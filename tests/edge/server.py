@@ -67,7 +67,7 @@ class EdgeServer:
                                  cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
         assert migrate.returncode == 0, migrate.stderr
         with self.log_path.open("wb") as out:
-            self.proc = subprocess.Popen(  # noqa: S603
+            self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bootstrap.cli", "serve"], env=self.env, cwd=ROOT,
                 stdout=out, stderr=subprocess.STDOUT, preexec_fn=self.preexec)
         deadline = time.monotonic() + timeout
