@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 INBOUND = "/channels/twilio/v1/webhooks/inbound"
 STATUS = "/channels/twilio/v1/webhooks/status"
 CONTACT = "whatsapp:+5511966665555"
+SECRET_KEY = "edge-tests-secret-key-of-at-least-32-bytes"
 _OWN = ("API_", "DATABASE_", "QUEUE_", "TWILIO_", "SUPABASE_", "LLM_", "CONVERSATION_",
         "LOG_", "WORKER_", "SECRET_KEY", "ALGORITHM", "ACCESS_TOKEN_", "OTEL_")
 
@@ -55,7 +56,7 @@ class EdgeServer:
             "API_ENVIRONMENT": "test", "API_PORT": str(port), "PYTHONUNBUFFERED": "1",
             "DATABASE_BACKEND": "postgres" if backend == "postgres" else "sqlalchemy",
             "DATABASE_URL": database_url, "QUEUE_SQLITE_DB_PATH": str(tmp / "queue.db"),
-            "LOG_FORMAT": "json",
+            "LOG_FORMAT": "json", "SECRET_KEY": SECRET_KEY,
         } | (extra_env or {}))
         self.env = env
         self.preexec = preexec
@@ -117,6 +118,16 @@ class EdgeServer:
                 row = conn.execute(query).fetchone()
         assert row is not None
         return int(row[0]), int(row[1])
+
+    def auth(self) -> dict[str, str]:
+        """A Bearer token of the default owner, for the internal API."""
+        from datetime import timedelta
+
+        from adapters.fastapi.security import TokenSettings, create_access_token
+
+        token = create_access_token(DEV_ACCOUNT_SID, TokenSettings(SECRET_KEY),
+                                    expires_in=timedelta(minutes=30))
+        return {"Authorization": f"Bearer {token}"}
 
     def url(self, path: str) -> str:
         return f"{self.base}{path}"
