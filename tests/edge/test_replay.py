@@ -8,6 +8,7 @@ message, or a second reply job.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,7 +88,7 @@ def recut(parts: list[str], *moves: tuple[int, int]) -> list[tuple[str, str]]:
         boundary = 1 + (boundary - 1) % (len(parts) - 1)
         cuts[boundary] = min(max(cuts[boundary] + shift, cuts[boundary - 1]),
                              cuts[boundary + 1])
-    pieces = [joined[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
+    pieces = [joined[a:b] for a, b in itertools.pairwise(cuts)]
     return list(zip(pieces[::2], pieces[1::2], strict=True))
 
 
