@@ -12,9 +12,9 @@ from tests.edge.server import EdgeServer
 BACKENDS = ["sqlite", "postgres"]
 
 
-@pytest.fixture(scope="module")
-def module_postgres_database(postgres_admin_dsn: str) -> Iterator[str]:
-    """One fresh PostgreSQL database for a module's server; dropped afterwards."""
+@pytest.fixture(scope="session")
+def edge_postgres_database(postgres_admin_dsn: str) -> Iterator[str]:
+    """One fresh PostgreSQL database for the edge server; dropped afterwards."""
     import psycopg2
     from psycopg2 import sql
 
@@ -32,13 +32,14 @@ def module_postgres_database(postgres_admin_dsn: str) -> Iterator[str]:
         admin.close()
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="session", params=BACKENDS)
 def edge_server(request: pytest.FixtureRequest,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeServer]:
-    """A real server per backend, shared by a module's tests."""
+    """A real server per backend, shared by the edge tests (each compares row counts
+    before and after, so they need no empty database)."""
     tmp: Path = tmp_path_factory.mktemp(f"edge-{request.param}")
     if request.param == "postgres":
-        url = request.getfixturevalue("module_postgres_database")
+        url = request.getfixturevalue("edge_postgres_database")
     else:
         url = f"sqlite:///{tmp / 'app.db'}"
     server = EdgeServer(tmp, free_port(), request.param, url)
