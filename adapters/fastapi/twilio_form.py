@@ -51,7 +51,10 @@ _FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
     "ApiVersion": (re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), "a date YYYY-MM-DD"),
     "WaId": (re.compile(r"^[0-9]{1,15}$"), "at most 15 digits"),
     "MediaUrl": (re.compile(r"^https?://\S{1,2040}$"), "an http(s) URL of at most 2048 chars"),
-    "MediaContentType": (re.compile(r"^[\w.+-]{1,127}/[\w.+-]{1,127}$"), "a MIME type"),
+    # A MIME type, parameters allowed ("audio/ogg; codecs=opus"); Twilio's own values.
+    "MediaContentType": (re.compile(r'^[\w.+-]{1,127}/[\w.+-]{1,127}'
+                                    r'(\s*;\s*[\w.+-]{1,64}=[\w.+"-]{1,64}){0,4}$'),
+                         "a MIME type"),
 }
 _STATUS_FIELDS = ("MessageStatus", "SmsStatus")
 # Free text: bounded only. Any other field is bounded by MAX_FIELD_CHARS.
