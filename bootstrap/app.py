@@ -13,10 +13,12 @@ from fastapi import Depends, FastAPI
 from lagom import Container
 
 from adapters.fastapi import health, internal_api, webhooks
+from adapters.fastapi.after_response import AfterResponseGuard
 from adapters.fastapi.errors import install_error_handlers
+from adapters.fastapi.limits import BodyLimitMiddleware
 from adapters.fastapi.request_id import RequestIdMiddleware
 from adapters.fastapi.security import TokenSettings, make_authenticator
-from adapters.fastapi.signature import OwnerLookup, TwilioOwner
+from adapters.fastapi.signature import OwnerLookup, TrustedProxies, TwilioOwner
 from adapters.fastapi.tracing import TracingMiddleware
 from adapters.observability.metrics import QueueGauges
 from adapters.observability.use_case import TracedUseCase
@@ -93,6 +95,13 @@ def _queue_gauges(container: Container, telemetry: Telemetry) -> QueueGauges | N
     return QueueGauges(telemetry.meter, store.depth, store.dead_count)
 
 
+class GuardedFastAPI(FastAPI):
+    """FastAPI whose whole stack, the 500 handler included, sits inside one more guard."""
+
+    def build_middleware_stack(self) -> Any:
+        return AfterResponseGuard(super().build_middleware_stack())
+
+
 def create_app(
     settings: Settings | None = None,
     container: Container | None = None,
@@ -136,7 +145,7 @@ def create_app(
             if schema:
                 schema.close()
 
-    app = FastAPI(
+    app = GuardedFastAPI(
         title="whatsapp-core",
         lifespan=lifespan,
         docs_url="/docs" if settings.docs_enabled else None,
@@ -145,7 +154,11 @@ def create_app(
     )
     app.state.container = container
     app.state.queue_gauges = gauges
-    # Added inner first: the request id is bound before the server span starts.
+    # Added inner first: the request id is bound before the server span starts, and the
+    # body bound runs inside both, so its refusals carry the id and are counted.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.api_max_body_bytes,
+                       body_timeout=settings.api_body_timeout_seconds,
+                       max_header_bytes=settings.api_max_header_bytes)
     app.add_middleware(
         TracingMiddleware, tracer=telemetry.tracer,
         webhook_requests=telemetry.instruments.webhook_requests, webhook_prefix=webhooks.PREFIX,
@@ -161,6 +174,8 @@ def create_app(
             owners=owner_lookup(settings),
             public_base_url=settings.api_public_base_url,
             validate_signature=settings.twilio_validate_signature,
+            trusted_proxies=TrustedProxies(settings.api_trusted_proxies),
+            max_form_fields=settings.api_max_form_fields,
         )
     )
     internal_key = settings.twilio_internal_api_key

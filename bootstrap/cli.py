@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from bootstrap.settings import Settings, SettingsError, load_settings
 
@@ -15,28 +13,18 @@ DEFAULT_CONTACT = "whatsapp:+5511999990000"
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
     from bootstrap.app import create_app
-    from bootstrap.logging import configure_logging
+    from bootstrap.serve import serve, serve_processes
 
-    options: dict[str, Any] = {
-        "host": args.host or settings.api_host,
-        "port": args.port or settings.api_port,
-        "proxy_headers": True,
-        "log_level": settings.log_level.lower(),
-        # create_app configures logging; uvicorn's own config would bypass the redactor.
-        "log_config": None,
-    }
+    host, port = args.host or settings.api_host, args.port or settings.api_port
     if args.workers > 1:
-        # uvicorn's supervisor forks processes that share the socket; each builds its own
-        # app (and connections) from the environment, so the flag travels as a setting.
-        if args.with_worker:
-            os.environ["API_EMBEDDED_WORKER"] = "true"
-        configure_logging(settings)
-        uvicorn.run("bootstrap.app:create_app", factory=True, workers=args.workers, **options)
-        return 0
-    uvicorn.run(create_app(settings, embedded_worker=args.with_worker or None), **options)
+        # Each process builds its own app, and so its own connections, after the fork.
+        return serve_processes(
+            lambda: create_app(settings, embedded_worker=args.with_worker or None),
+            settings, host=host, port=port, processes=args.workers,
+        )
+    serve(create_app(settings, embedded_worker=args.with_worker or None), settings,
+          host=host, port=port)
     return 0
 
 

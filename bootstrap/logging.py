@@ -54,6 +54,9 @@ def _renderer(fmt: str, stream: TextIO) -> Any:
     )
 
 
+SQL_PARAMETER_LOGGERS = ("sqlalchemy.engine", "aiosqlite", "asyncpg")
+
+
 def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> None:
     """Idempotent: a second call replaces the formatter and level, keeping one handler.
 
@@ -87,6 +90,10 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> No
         )
     )
     root.setLevel(settings.log_level)
+    # These print SQL with its parameters (message text, phone numbers) at DEBUG/INFO:
+    # never below WARNING, whatever LOG_LEVEL says.
+    for name in SQL_PARAMETER_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     for name in UVICORN_LOGGERS:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()

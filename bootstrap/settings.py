@@ -6,6 +6,7 @@ value or an unknown variable with one of the project's prefixes fails fast, nami
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +25,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "change-me-in-production"  # noqa: S105 - refused in production
+# HS256 wants a key at least as long as its hash (RFC 7518 3.2).
+MIN_SECRET_KEY_BYTES = 32
 DEV_ACCOUNT_SID = "AC" + "0" * 32
 DEV_AUTH_TOKEN = "development-auth-token"  # noqa: S105 - refused in production
 DEV_PHONE_NUMBER = "whatsapp:+14155238886"
@@ -52,6 +55,20 @@ class Settings(BaseSettings):
     api_embedded_worker: bool = False
     # Migrate at API start-up (single-node deployments). Unset: on in development only.
     api_auto_migrate: bool | None = None
+    # Peers (IPs or CIDR networks) whose X-Forwarded-Proto/X-Forwarded-Host/Host may shape
+    # the URL a Twilio signature is checked against. Empty: no one's.
+    api_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The edge's bounds, enforced while reading, before anything is parsed or checked.
+    api_max_body_bytes: int = Field(65536, ge=1024, le=16 * 1024 * 1024)
+    api_max_form_fields: int = Field(100, ge=10, le=1000)
+    api_max_header_bytes: int = Field(16384, ge=1024, le=1024 * 1024)
+    api_header_timeout_seconds: float = Field(10.0, gt=0)
+    api_body_timeout_seconds: float = Field(10.0, gt=0)
+    api_keepalive_timeout_seconds: float = Field(5.0, gt=0)
+    api_max_connections: int = Field(1000, ge=1)
+    api_backlog: int = Field(2048, ge=1)
+    # accept() failures (out of file descriptors) are logged at most once per interval.
+    api_accept_error_log_interval_seconds: float = Field(10.0, gt=0)
 
     database_backend: Literal["sqlalchemy", "postgres", "supabase", "memory"] = "sqlalchemy"
     database_url: str = "sqlite:///./var/app.db"
@@ -160,6 +177,16 @@ class Settings(BaseSettings):
             return [word.strip() for word in value.split(",") if word.strip()]
         return value
 
+    @field_validator("api_trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, list):
+            for item in value:
+                ipaddress.ip_network(str(item), strict=False)  # ValueError names nothing secret
+        return value
+
     @field_validator("twilio_phone_number")
     @classmethod
     def _whatsapp_number(cls, value: str | None) -> str | None:
@@ -202,8 +229,14 @@ class Settings(BaseSettings):
         if self.api_environment != "production":
             return self
         problems = []
-        if self.secret_key.get_secret_value() == DEFAULT_SECRET_KEY:
+        secret = self.secret_key.get_secret_value()
+        if secret == DEFAULT_SECRET_KEY:
             problems.append("SECRET_KEY must be set to a non-default value in production")
+        elif len(secret.encode()) < MIN_SECRET_KEY_BYTES:
+            problems.append(
+                f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes in production")
+        if not self.api_public_base_url:
+            problems.append("API_PUBLIC_BASE_URL is required in production (the URL Twilio signs)")
         if not self.twilio_validate_signature:
             problems.append("TWILIO_VALIDATE_SIGNATURE must stay on in production")
         if not self.twilio_auth_token:

@@ -46,7 +46,9 @@ def sign(settings: Settings, url: str, params: dict[str, str]) -> str:
 async def simulate(
     settings: Settings, text: str, *, contact: str, base_url: str | None, timeout: float
 ) -> int:
-    base = (base_url or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")
+    # A wildcard bind is reached on loopback, the address the server then checks against.
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::", "") else settings.api_host  # noqa: S104
+    base = (base_url or f"http://{host}:{settings.api_port}").rstrip("/")
     target = f"{base}{PREFIX}/inbound"
     # Twilio signs the public URL it calls; so does the simulator.
     signed_url = f"{settings.api_public_base_url}{PREFIX}/inbound" if settings.api_public_base_url \

@@ -33,3 +33,9 @@ class DuplicateMessage(DomainError):
     def __init__(self, provider_sid: str) -> None:
         super().__init__(f"message {provider_sid} is already stored")
         self.provider_sid = provider_sid
+
+
+class InvalidText(DomainError):
+    """Text breaks the storage rule (NUL, lone surrogates) or its length bound."""
+
+    code = "INVALID_TEXT"

@@ -77,10 +77,11 @@ def test_production_refuses_insecure_defaults(monkeypatch: pytest.MonkeyPatch) -
         load_settings(env_file=None)
     message = str(info.value)
     assert "SECRET_KEY" in message and "TWILIO_VALIDATE_SIGNATURE" in message
-    assert "TWILIO_AUTH_TOKEN" in message
-    monkeypatch.setenv("SECRET_KEY", "a-real-secret")
+    assert "TWILIO_AUTH_TOKEN" in message and "API_PUBLIC_BASE_URL" in message
+    monkeypatch.setenv("SECRET_KEY", "a-real-secret-of-at-least-32-bytes")
     monkeypatch.setenv("TWILIO_VALIDATE_SIGNATURE", "true")
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "token")
+    monkeypatch.setenv("API_PUBLIC_BASE_URL", "https://bot.example.com")
     settings = load_settings(env_file=None)
     assert not settings.docs_enabled
 

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from adapters.fastapi.request_id import REQUEST_ID_HEADER, current_request_id
 from application.errors import (
@@ -27,6 +28,7 @@ from domain.errors import (
     DuplicateMessage,
     InvalidIdentifier,
     InvalidStatusTransition,
+    InvalidText,
     InvalidWhatsAppAddress,
 )
 
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 STATUS_BY_ERROR: dict[type[Exception], int] = {
     InvalidWhatsAppAddress: 422,
     InvalidIdentifier: 422,
+    InvalidText: 422,
     InvalidStatusTransition: 409,
     DuplicateMessage: 409,
     NotFound: 404,
@@ -95,6 +98,12 @@ async def _known_error(request: Request, exc: Exception) -> JSONResponse:
     return envelope(request, status, code, detail)
 
 
+async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
+    # The client left mid-body, or the body bound ended the request (its answer was sent).
+    log.info("request body not completed: the client disconnected or was refused")
+    return envelope(request, 400, "CLIENT_DISCONNECTED", "the request body was not completed")
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return envelope(request, 500, "INTERNAL_ERROR", "internal error")
@@ -103,6 +112,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(DomainError, _known_error)
     app.add_exception_handler(ApplicationError, _known_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +19,11 @@ class NotReady(Exception):
     """Raised by a check to report its own status text, e.g. ``behind (run wta migrate)``."""
 
 
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
 def make_router(checks: Mapping[str, Check], timeout: float = 2.0) -> APIRouter:
     router = APIRouter(prefix="/health", tags=["health"])
 
@@ -25,7 +31,10 @@ def make_router(checks: Mapping[str, Check], timeout: float = 2.0) -> APIRouter:
     async def live() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/ready")
+    @router.get("/ready", responses={
+        200: {"model": Readiness, "description": "Every dependency answers"},
+        503: {"model": Readiness, "description": "A dependency is unavailable"},
+    })
     async def ready() -> JSONResponse:
         async def run(name: str, check: Check) -> tuple[str, str]:
             try:

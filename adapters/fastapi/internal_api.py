@@ -11,10 +11,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
-from pydantic import BaseModel, Field, model_validator
+from fastapi import APIRouter, Header, Path, Query
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 from structlog.contextvars import bind_contextvars
 
+from adapters.fastapi.openapi import error_responses
 from adapters.fastapi.request_id import current_request_id
 from adapters.fastapi.security import Principal
 from application.errors import UnauthorizedOwner
@@ -26,13 +27,29 @@ from application.use_cases.read_conversations import (
     MessagesQuery,
 )
 from domain.conversation import Conversation
+from domain.errors import InvalidText
 from domain.message import Message
+from domain.text import MAX_BODY_CHARS, check_text
 
 PREFIX = "/api/v1"
 MAX_PAGE = 200
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+# Cursors are checked by the repositories (400); ids are ULIDs, checked here.
 Cursor = Annotated[str | None, Query(max_length=512)]
+ConversationId = Annotated[str, Path(pattern=r"^[0-9A-Za-z]{26}$")]
+IdempotencyKey = Annotated[str | None, Header(max_length=255, pattern=r"^[\x21-\x7e]+$")]
+
+
+def _text_rule(value: str) -> str:
+    try:
+        return check_text(value, "body", MAX_BODY_CHARS)
+    except InvalidText as exc:
+        raise ValueError(exc.message) from None
+
+
+StoredText = Annotated[str, AfterValidator(_text_rule)]
+MediaUrl = Annotated[str, Field(pattern=r"^https?://[\x21-\x7e]+$", max_length=2048)]
 
 
 class ConversationOut(BaseModel):
@@ -87,8 +104,8 @@ class MessagePage(BaseModel):
 
 class SendMessageIn(BaseModel):
     to: str = Field(max_length=64, description="whatsapp:+E.164")
-    body: str = Field("", max_length=4096)
-    media_urls: list[Annotated[str, Field(pattern=r"^https?://", max_length=2048)]] = Field(
+    body: StoredText = Field("", max_length=MAX_BODY_CHARS)
+    media_urls: list[MediaUrl] = Field(
         default_factory=list, max_length=10)
 
     @model_validator(mode="after")
@@ -119,7 +136,8 @@ def make_router(
     """
     router = APIRouter(prefix=PREFIX, tags=["internal"])
 
-    @router.get("/conversations", response_model=ConversationPage)
+    @router.get("/conversations", response_model=ConversationPage,
+                responses=error_responses(400, 401, 422, 503))
     async def conversations(
         principal: Principal = authenticate,
         use_case: ListConversations = list_conversations,
@@ -131,9 +149,10 @@ def make_router(
         return ConversationPage(items=[ConversationOut.of(c) for c in page.items],
                                 next_cursor=page.next_cursor)
 
-    @router.get("/conversations/{conversation_id}/messages", response_model=MessagePage)
+    @router.get("/conversations/{conversation_id}/messages", response_model=MessagePage,
+                responses=error_responses(400, 401, 404, 422, 503))
     async def messages(
-        conversation_id: str,
+        conversation_id: ConversationId,
         principal: Principal = authenticate,
         use_case: ListConversationMessages = list_messages,
         limit: Limit = 50,
@@ -145,12 +164,13 @@ def make_router(
         return MessagePage(items=[MessageOut.of(m) for m in page.items],
                            next_cursor=page.next_cursor)
 
-    @router.post("/messages", status_code=202, response_model=MessageQueued)
+    @router.post("/messages", status_code=202, response_model=MessageQueued,
+                 responses=error_responses(400, 401, 403, 408, 413, 422, 503))
     async def send(
         payload: SendMessageIn,
         principal: Principal = authenticate,
         use_case: QueueOutboundMessage = queue_outbound,
-        idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> MessageQueued:
         bind_contextvars(owner_id=principal.owner_id)
         channel = channel_for(principal.owner_id)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ipaddress
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from starlette.datastructures import FormData
@@ -27,23 +28,52 @@ class TwilioOwner:
 OwnerLookup = Callable[[str | None], TwilioOwner | None]
 
 
-def public_url(request: Request, public_base_url: str | None) -> str:
-    """The URL Twilio signed: the configured public base, else what the proxy forwarded.
+class TrustedProxies:
+    """The peers whose forwarded headers may say which URL Twilio called."""
+
+    def __init__(self, networks: Iterable[str] = ()) -> None:
+        self._networks = [ipaddress.ip_network(n, strict=False) for n in networks]
+
+    def trusts(self, request: Request) -> bool:
+        if not self._networks or request.client is None:
+            return False
+        try:
+            peer = ipaddress.ip_address(request.client.host)
+        except ValueError:
+            return False
+        return any(peer in network for network in self._networks)
+
+
+def public_url(request: Request, public_base_url: str | None,
+               proxies: TrustedProxies | None = None) -> str:
+    """The URL Twilio signed: the configured public base, else the one this request reached.
 
     Behind a TLS-terminating proxy the app sees http://internal:8000 while Twilio signed
-    https://public.example.com; either the setting or X-Forwarded-Proto/Host fixes that.
+    https://public.example.com; either the setting or the proxy's X-Forwarded-Proto/Host
+    fixes that. Those headers, and Host, are the client's word: they count only from a
+    trusted proxy, otherwise the server's own address does (a request signed for another
+    host must not validate here).
     """
     path_and_query = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if public_base_url:
         return public_base_url.rstrip("/") + path_and_query
-    proto = request.headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip()
     headers = request.headers
-    host = headers.get("x-forwarded-host") or headers.get("host") or request.url.netloc
-    return f"{proto}://{host.split(',')[0].strip()}{path_and_query}"
+    scheme = request.url.scheme
+    server = request.scope.get("server")
+    if server:
+        name = f"[{server[0]}]" if ":" in str(server[0]) else str(server[0])
+        host = f"{name}:{server[1]}" if server[1] else name
+    else:
+        host = request.url.netloc
+    if proxies is not None and proxies.trusts(request):
+        scheme = headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
+        host = (headers.get("x-forwarded-host") or headers.get("host") or host).split(",")[0]
+    return f"{scheme}://{host.strip()}{path_and_query}"
 
 
 def signature_is_valid(request: Request, form: FormData, owner: TwilioOwner,
-                       public_base_url: str | None) -> bool:
+                       public_base_url: str | None,
+                       proxies: TrustedProxies | None = None) -> bool:
     """Every posted parameter counts, known or not: Twilio adds fields without notice."""
     signature = request.headers.get(SIGNATURE_HEADER, "")
     if not signature:
@@ -51,5 +81,8 @@ def signature_is_valid(request: Request, form: FormData, owner: TwilioOwner,
     algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
     validator = RequestValidator(owner.auth_token)
     # FormData has getlist(), which the validator uses for repeated parameters.
-    return bool(validator.validate(public_url(request, public_base_url), form, signature,
-                                   algorithm))
+    try:
+        return bool(validator.validate(public_url(request, public_base_url, proxies), form,
+                                       signature, algorithm))
+    except ValueError:  # a forwarded host that is no URL authority (bad port, ...)
+        return False

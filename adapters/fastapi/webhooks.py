@@ -13,7 +13,20 @@ from starlette.datastructures import FormData
 from structlog.contextvars import bind_contextvars
 
 from adapters.fastapi.errors import envelope
-from adapters.fastapi.signature import OwnerLookup, TwilioOwner, signature_is_valid
+from adapters.fastapi.openapi import twilio_form, twiml_responses
+from adapters.fastapi.signature import (
+    OwnerLookup,
+    TrustedProxies,
+    TwilioOwner,
+    signature_is_valid,
+)
+from adapters.fastapi.twilio_form import (
+    FormRefused,
+    check_content_type,
+    format_errors,
+    media_items,
+    parse_form,
+)
 from application.use_cases.receive_inbound import InboundMessage, ReceiveInboundMessage
 from application.use_cases.record_delivery_status import RecordDeliveryStatus, StatusUpdate
 
@@ -27,27 +40,6 @@ def _twiml() -> Response:
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
-def _missing(form: FormData, *names: str) -> list[dict[str, Any]]:
-    return [
-        {"loc": ["body", name], "msg": "Field required", "type": "missing"}
-        for name in names
-        if not (form.get(name) or "").strip()  # type: ignore[union-attr]
-    ]
-
-
-def _media(form: FormData) -> tuple[tuple[str, str], ...]:
-    try:
-        count = int(str(form.get("NumMedia") or 0))
-    except ValueError:
-        count = 0
-    items = []
-    for index in range(max(0, min(count, 10))):
-        url = str(form.get(f"MediaUrl{index}") or "")
-        if url:
-            items.append((url, str(form.get(f"MediaContentType{index}") or "")))
-    return tuple(items)
-
-
 def make_router(
     *,
     receive_inbound: Any,
@@ -55,33 +47,46 @@ def make_router(
     owners: OwnerLookup,
     public_base_url: str | None,
     validate_signature: bool = True,
+    trusted_proxies: TrustedProxies | None = None,
+    max_form_fields: int = 100,
 ) -> APIRouter:
     """``receive_inbound``/``record_status`` are FastAPI dependencies that build the use cases."""
     router = APIRouter(prefix=PREFIX, tags=["twilio"])
 
-    async def authenticate(request: Request) -> tuple[FormData, TwilioOwner] | Response:
-        form = await request.form()
+    async def authenticate(
+        request: Request, required: tuple[str, ...]
+    ) -> tuple[FormData, TwilioOwner] | Response:
+        # Cheap refusals first; the body's size was bounded while it was read.
+        try:
+            check_content_type(request.headers.get("content-type"))
+            form = parse_form(await request.body(), max_form_fields)
+        except FormRefused as refused:
+            return envelope(request, refused.status, refused.code, refused.detail)
         owner = owners(str(form.get("AccountSid") or "") or None)
         if owner is None:
             return envelope(request, 403, "UNKNOWN_OWNER", "unknown Twilio account")
-        if validate_signature and not signature_is_valid(request, form, owner, public_base_url):
+        if validate_signature and not signature_is_valid(
+            request, form, owner, public_base_url, trusted_proxies
+        ):
             log.warning("rejected webhook with a missing or invalid Twilio signature")
             return envelope(request, 403, "INVALID_SIGNATURE", "invalid Twilio signature")
+        errors = format_errors(form, required)
+        if errors:
+            return envelope(request, 422, "VALIDATION_ERROR", errors)
         return form, owner
 
-    @router.post("/inbound", response_class=Response)
+    @router.post("/inbound", response_class=Response, responses=twiml_responses(),
+                 openapi_extra=twilio_form(["MessageSid", "From", "To"],
+                                           ["AccountSid", "Body", "NumMedia", "ProfileName"]))
     async def inbound(
         request: Request, use_case: ReceiveInboundMessage = receive_inbound
     ) -> Response:
-        checked = await authenticate(request)
+        checked = await authenticate(request, ("MessageSid", "From", "To"))
         if isinstance(checked, Response):
             return checked
         form, owner = checked
-        missing = _missing(form, "MessageSid", "From", "To")
-        if missing:
-            return envelope(request, 422, "VALIDATION_ERROR", missing)
         known = {"MessageSid", "From", "To", "Body", "ProfileName"}
-        message_sid = str(form["MessageSid"]).strip()
+        message_sid = str(form["MessageSid"])
         # Every later line of this request, and the jobs it queues, carry these.
         bind_contextvars(correlation_id=message_sid, owner_id=owner.owner_id)
         result = await use_case.execute(
@@ -91,7 +96,7 @@ def make_router(
                 from_address=str(form["From"]),
                 to_address=str(form["To"]),
                 body=str(form.get("Body") or ""),
-                media=_media(form),
+                media=media_items(form),
                 profile_name=str(form.get("ProfileName") or "") or None,
                 extra={k: str(v) for k, v in form.multi_items() if k not in known},
             )
@@ -101,19 +106,18 @@ def make_router(
                  extra={"reply_queued": result.reply_queued})
         return _twiml()
 
-    @router.post("/status", response_class=Response)
+    @router.post("/status", response_class=Response, responses=twiml_responses(),
+                 openapi_extra=twilio_form(["MessageSid", "MessageStatus"],
+                                           ["AccountSid", "ErrorCode"]))
     async def status(request: Request, use_case: RecordDeliveryStatus = record_status) -> Response:
-        checked = await authenticate(request)
+        checked = await authenticate(request, ("MessageSid", "MessageStatus"))
         if isinstance(checked, Response):
             return checked
         form, owner = checked
         bind_contextvars(message_sid=str(form.get("MessageSid") or ""), owner_id=owner.owner_id)
-        missing = _missing(form, "MessageSid", "MessageStatus")
-        if missing:
-            return envelope(request, 422, "VALIDATION_ERROR", missing)
         await use_case.execute(
             StatusUpdate(
-                message_sid=str(form["MessageSid"]).strip(),
+                message_sid=str(form["MessageSid"]),
                 status=str(form["MessageStatus"]),
                 error_code=str(form.get("ErrorCode") or "") or None,
             )

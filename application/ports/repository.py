@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
@@ -63,6 +64,9 @@ def check_conditions(conditions: Sequence[Condition], columns: Collection[str]) 
             raise InvalidQuery(f"operator 'like' on {condition.column!r} needs a string pattern")
 
 
+_CURSOR_ID = re.compile(r"^[0-9A-Za-z]{1,64}$")
+
+
 def encode_cursor(last_id: str) -> str:
     """The opaque keyset cursor every adapter hands out: the last id, base64url."""
     return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
@@ -73,9 +77,13 @@ def decode_cursor(cursor: str) -> str:
         padded = cursor + "=" * (-len(cursor) % 4)
         # validate=True: the lenient default would silently drop foreign characters.
         raw = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
-        return raw.decode("ascii")
+        last_id = raw.decode("ascii")
     except (binascii.Error, UnicodeError, ValueError) as error:
-        raise InvalidQuery(f"malformed cursor {cursor!r}") from error
+        raise InvalidQuery("malformed cursor") from error
+    # Ids are ULIDs: a decoded NUL or quote must never reach a query (Postgres refuses NUL).
+    if not _CURSOR_ID.match(last_id):
+        raise InvalidQuery("malformed cursor")
+    return last_id
 
 
 class Repository(Protocol[T]):

@@ -20,6 +20,7 @@ from application.tasks import SEND_MESSAGE, SendMessagePayload
 from application.use_cases.conversations import open_conversation, retry_on_conflict
 from domain.conversation import Conversation
 from domain.message import DeliveryStatus, Direction, Message, MessageType
+from domain.text import MAX_BODY_CHARS, check_text
 from domain.whatsapp import WhatsAppAddress
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class QueueOutboundMessage:
         self._policy = policy
 
     async def execute(self, request: OutboundRequest) -> OutboundQueued:
+        check_text(request.body, "body", MAX_BODY_CHARS)
         contact = str(WhatsAppAddress.parse(request.to))
         channel = str(WhatsAppAddress.parse(request.channel))
         # A racing write to the conversation (maybe this very key) won: look again.

@@ -17,6 +17,7 @@ from application.tasks import GENERATE_REPLY, GenerateReplyPayload
 from application.use_cases.conversations import open_conversation, retry_on_conflict
 from domain.conversation import Conversation, is_closure_request
 from domain.message import DeliveryStatus, Direction, Message, MessageType
+from domain.text import MAX_BODY_CHARS, check_text
 from domain.whatsapp import WhatsAppAddress
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ class ReceiveInboundMessage:
         self._policy = policy
 
     async def execute(self, request: InboundMessage) -> InboundResult:
-        # Parse first: a malformed address is the caller's error and must store nothing.
+        # Parse first: a malformed address or text is the caller's error and stores nothing.
+        check_text(request.body, "Body", MAX_BODY_CHARS)
         contact = str(WhatsAppAddress.parse(request.from_address))
         channel = str(WhatsAppAddress.parse(request.to_address))
         stored, duplicate, needs_reply = await retry_on_conflict(

@@ -19,6 +19,7 @@ from domain.message import DeliveryStatus, Direction, Message
 log = logging.getLogger(__name__)
 
 _CLAIMED = DeliveryStatus.SENDING
+_ACCEPTED = DeliveryStatus.SENT
 
 
 class SendOutboundMessage:
@@ -51,7 +52,10 @@ class SendOutboundMessage:
             # Retrying could send a second WhatsApp message; keep it claimed for a human.
             log.error("send of message %s is unconfirmed; not retrying", message.id)
             return _CLAIMED
-        status = receipt.status if _CLAIMED.can_become(receipt.status) else _CLAIMED
+        # Twilio took it (a sid came back): at least ``sent``, even when its answer says
+        # ``queued``; a later status it reports (delivered, failed) is kept. Forward only,
+        # so a callback that raced ahead is never undone.
+        status = receipt.status if _ACCEPTED.can_become(receipt.status) else _ACCEPTED
         await self._set(message.id, status, provider_sid=receipt.provider_sid)
         return status
 

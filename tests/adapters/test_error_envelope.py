@@ -114,8 +114,9 @@ async def test_http_errors_use_the_envelope(
 # --- production -------------------------------------------------------------------------
 
 SAFE_PRODUCTION: dict[str, Any] = {
-    "api_environment": "production", "secret_key": "a-real-secret-of-enough-length",
+    "api_environment": "production", "secret_key": "a-real-secret-of-enough-length-32b!",
     "twilio_auth_token": "token", "twilio_account_sid": "AC" + "1" * 32,
+    "api_public_base_url": "https://bot.example.com",
 }
 
 
@@ -123,6 +124,9 @@ SAFE_PRODUCTION: dict[str, Any] = {
     ({"secret_key": "change-me-in-production"}, "SECRET_KEY"),
     ({"twilio_validate_signature": False}, "TWILIO_VALIDATE_SIGNATURE"),
     ({"twilio_auth_token": None}, "TWILIO_AUTH_TOKEN"),
+    ({"secret_key": "x"}, "SECRET_KEY"),
+    ({"secret_key": "s3cr3t-but-only-31-bytes-long!!"}, "SECRET_KEY"),
+    ({"api_public_base_url": None}, "API_PUBLIC_BASE_URL"),
 ])
 def test_production_refuses_to_start_naming_the_setting(
     monkeypatch: pytest.MonkeyPatch, override: dict[str, Any], named: str
@@ -130,8 +134,16 @@ def test_production_refuses_to_start_naming_the_setting(
     for key, value in (SAFE_PRODUCTION | override).items():
         if value is not None:
             monkeypatch.setenv(key.upper(), str(value))
-    with pytest.raises(SettingsError, match=named):
+    with pytest.raises(SettingsError, match=named) as refused:
         load_settings(env_file=None)
+    secret = str((SAFE_PRODUCTION | override)["secret_key"])
+    assert secret not in str(refused.value)  # never echoed
+
+
+def test_production_starts_with_safe_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in SAFE_PRODUCTION.items():
+        monkeypatch.setenv(key.upper(), str(value))
+    assert load_settings(env_file=None).api_public_base_url == "https://bot.example.com"
 
 
 def test_algorithm_must_be_an_hmac_one(monkeypatch: pytest.MonkeyPatch) -> None:
