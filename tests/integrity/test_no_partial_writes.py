@@ -7,6 +7,7 @@ step must undo all of it: no conversation without its message, no message half-s
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -171,3 +172,16 @@ async def test_a_value_postgres_refuses_stores_nothing(backend: Backend, case: s
     assert not isinstance(refused.value, Injected)
     assert await rows(backend) == (0, 0)
     assert await queue.depth() == 0
+
+
+async def test_a_burst_from_one_contact_is_stored_whole(backend: Backend) -> None:
+    """Twilio re-posting a backlog after an outage: many units race for one conversation
+    row; every message is stored (none answered with a conflict), all in one conversation."""
+    clock, queue = FrozenClock(), InMemoryJobQueue()
+    sids = [f"SM{n:032x}" for n in range(12)]
+    results = await asyncio.gather(*(
+        receive(backend.uow(), clock, queue).execute(inbound(sid, f"burst {sid}"))
+        for sid in sids))
+    assert {r.conversation_id for r in results} == {results[0].conversation_id}
+    assert await rows(backend) == (1, len(sids))
+    assert await queue.depth() == len(sids)
