@@ -226,5 +226,6 @@ def verdict(name: str, load: Load, twilio: FakeTwilioServer, clock: SendClock,
     first_text = f"{first - fault_at:.2f}s" if first is not None else "n/a"
     print(f"\nchaos[{name}]: {len(load.acked)}/{load.count} acknowledged "
           f"({load.attempts} posts), {sum(sends.values())} replies, 0 doubled, 0 lost; "
-          f"first send after the fault {first_text}, "
+          f"last 200 {max(load.acked.values()) - fault_at:.2f}s after the fault, "
+          f"first send after it {first_text}, "
           f"all replies {all_replied_at - fault_at:.2f}s after the fault")
