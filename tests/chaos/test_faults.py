@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.chaos.harness import Cluster, Load, SendClock, verdict, wait_for_replies
+from tests.chaos.harness import (
+    Cluster,
+    Load,
+    SendClock,
+    claimed_unsent,
+    verdict,
+    wait_for_replies,
+)
 from tests.conftest import free_port
 from tests.fakes.fake_twilio import FakeTwilioServer
 from tests.fakes.tcp_proxy import TcpProxy
@@ -59,13 +66,23 @@ def flushed_redis(redis_url: str) -> Iterator[redis.Redis]:
 
 
 def finish(name: str, cluster: Cluster, load: Load, twilio: FakeTwilioServer,
-           clock: SendClock, fault_at: float, back_at: float | None = None) -> None:
+           clock: SendClock, fault_at: float, back_at: float | None = None,
+           killed_concurrency: int = 0) -> None:
     """``back_at``: when a restarted process was ready again (its boot time on a busy
-    machine is not the system's recovery, so the bound counts from there)."""
+    machine is not the system's recovery, so the bound counts from there).
+    ``killed_concurrency``: jobs the killed process could run at once; at most that many
+    replies can be cut off between their claim and the Twilio call (see claimed_unsent).
+    """
     load.join(timeout=60)
-    replied_at = wait_for_replies(load, twilio, cluster, timeout=RECOVERY_BOUND)
+    # Let redelivery settle first: a claim still in flight would look cut off.
+    wait_for_replies(load, twilio, cluster, timeout=RECOVERY_BOUND,
+                     held=claimed_unsent(cluster) if killed_concurrency else None)
+    held = claimed_unsent(cluster) - {(s.body or "")[6:] for s in twilio.sent}
+    held = held if killed_concurrency else set()
+    assert len(held) <= killed_concurrency, held
+    replied_at = wait_for_replies(load, twilio, cluster, timeout=RECOVERY_BOUND, held=held)
     time.sleep(SETTLE)
-    verdict(name, load, twilio, clock, fault_at, replied_at)
+    verdict(name, load, twilio, clock, fault_at, replied_at, held)
     assert len(load.acked) == load.count, "every message is acknowledged once service is back"
     assert replied_at - (back_at or fault_at) < RECOVERY_BOUND
 
@@ -88,7 +105,7 @@ def test_kill9_of_the_api_with_its_embedded_worker(
         print(f"\nchaos[kill -9 API+embedded worker]: the restarted API was ready "
               f"{back_at - fault_at:.2f}s after the kill")
         finish("kill -9 API+embedded worker, sqlite", cluster, load, twilio, clock, fault_at,
-               back_at)
+               back_at, killed_concurrency=4)
 
 
 def test_kill9_of_a_separate_worker(cluster_of: type[Cluster], twilio: FakeTwilioServer) -> None:
@@ -104,7 +121,7 @@ def test_kill9_of_a_separate_worker(cluster_of: type[Cluster], twilio: FakeTwili
         cluster.kill9(doomed)
         fault_at = time.monotonic()
         finish("kill -9 one of two workers, sqlite queue", cluster, load, twilio, clock,
-               fault_at)
+               fault_at, killed_concurrency=2)
 
 
 def test_postgres_restart(
