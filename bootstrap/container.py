@@ -159,7 +159,7 @@ def _bind_queue(container: Container, settings: Settings, resources: Resources) 
         queue = SqliteJobQueue(
             settings.queue_sqlite_db_path,
             max_attempts=settings.queue_max_attempts,
-            visibility_timeout=settings.queue_visibility_timeout_seconds,
+            visibility_timeout=settings.queue_sqlite_lease_seconds,
             poll_interval=settings.queue_poll_interval_seconds,
         )
     elif backend == "arq":

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     queue_aws_secret_access_key: SecretStr | None = None
     queue_max_attempts: int = Field(5, ge=1)
     queue_visibility_timeout_seconds: float = Field(60.0, gt=0)
+    # The SQLite queue's lease, renewed by the running worker's heartbeat (every third of
+    # it): kept short, so the job of a worker that died is delivered again within seconds.
+    queue_sqlite_lease_seconds: float = Field(5.0, gt=0)
     # Only a fallback: enqueues wake idle workers (in process, by note, or by Redis publish).
     queue_poll_interval_seconds: float = Field(1.0, gt=0)
 

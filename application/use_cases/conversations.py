@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
@@ -14,7 +16,12 @@ from domain.conversation import Conversation, ConversationStatus
 
 T = TypeVar("T")
 
-CONFLICT_RETRIES = 3
+# A burst from one contact (Twilio re-posting after an outage) makes several units race
+# for the same conversation row, and each round only one of them wins: enough attempts,
+# spread out a little, that such a burst is stored instead of answered 409 (which Twilio
+# does not retry).
+CONFLICT_RETRIES = 8
+CONFLICT_BACKOFF_SECONDS = 0.005
 
 
 async def open_conversation(
@@ -53,10 +60,14 @@ async def open_conversation(
 async def retry_on_conflict(
     unit: Callable[[], Awaitable[T]], attempts: int = CONFLICT_RETRIES
 ) -> T:
-    """Run ``unit`` again when a racing write to the same conversation committed first."""
-    for _ in range(attempts - 1):
+    """Run ``unit`` again when a racing write to the same conversation committed first.
+
+    Between attempts it waits a random fraction of a doubling step, so the losers of one
+    round do not all collide again at once.
+    """
+    for attempt in range(attempts - 1):
         try:
             return await unit()
         except ConcurrencyError:
-            continue
+            await asyncio.sleep(random.uniform(0, CONFLICT_BACKOFF_SECONDS * 2**attempt))
     return await unit()

@@ -73,8 +73,10 @@ class _Exploding:
 
 def test_a_keep_alive_connection_survives_a_500(make_settings: MakeSettings) -> None:
     from bootstrap.container import build_container
+    from bootstrap.migrator import migrate
 
     settings = make_settings()
+    migrate(settings)  # else the schema guard answers 503 before the failing unit runs
     container: Container = build_container(settings).clone()
     container[UnitOfWork] = lambda: _Exploding()  # type: ignore[assignment]
     server = ThreadedServer(create_app(settings, container, embedded_worker=False), "api-500")

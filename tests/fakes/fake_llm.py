@@ -6,12 +6,15 @@ and ``Authorization: Bearer <key>``. Answers like the API: 200 with
 {"role": "assistant", "content"}, "finish_reason": "stop"}], "usage": {...}}``, and errors
 as ``{"error": {"message", "type", "code"}}`` (401 for a wrong key, 400 for a bad body).
 By default the reply is ``"LLM: <last user message>"``; tests can script replies and
-failures. Requests are recorded.
+failures, and slow answers (``delay_seconds``, read when a request arrives). Requests are
+recorded on arrival, before any delay.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
@@ -45,6 +48,8 @@ class FakeLLMServer:
         self.replies: deque[str] = deque()
         self._failures: deque[_Failure] = deque()
         self._lock = threading.Lock()
+        self.delay_seconds = 0.0
+        self._stopping = threading.Event()
         app = Starlette(routes=[Route("/v1/chat/completions", self._complete, methods=["POST"])])
         self._http = ThreadedServer(app, "fake-llm")
 
@@ -82,6 +87,7 @@ class FakeLLMServer:
         last_user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"),
                          "")
         content = scripted if scripted is not None else f"LLM: {last_user}"
+        await self._delay(self.delay_seconds)
         return JSONResponse({
             "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
@@ -89,11 +95,19 @@ class FakeLLMServer:
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         })
 
+    async def _delay(self, seconds: float) -> None:
+        # In slices, so stopping the server never waits out a long delay.
+        deadline = time.monotonic() + seconds
+        while not self._stopping.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
     def start(self) -> FakeLLMServer:
+        self._stopping.clear()
         self._http.start()
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self._http.stop()
 
     def __enter__(self) -> FakeLLMServer:

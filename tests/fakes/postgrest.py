@@ -139,6 +139,13 @@ class PostgrestDouble:
                 yield conn
         except psycopg2.Error as error:
             raise _db_error(error) from error
+        except ValueError as error:
+            if "NUL" not in str(error):
+                raise
+            # psycopg2 refuses NUL before sending; PostgreSQL answers PostgREST's JSON with
+            # 22P05 for it, a 400 (not the 500 of a crashed handler).
+            raise ApiError(400, "22P05", "unsupported Unicode escape sequence",
+                           "\\u0000 cannot be converted to text.") from error
         finally:
             pool.putconn(conn)
 
