@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Callable, Iterator
@@ -74,26 +75,33 @@ def postgres_admin_dsn() -> str:
     return POSTGRES_ADMIN_DSN
 
 
-@pytest.fixture
-def postgres_database(postgres_admin_dsn: str) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test; dropped afterwards. Yields its DSN."""
+@contextlib.contextmanager
+def fresh_postgres_database(admin_dsn: str, prefix: str = "wta_test") -> Iterator[str]:
+    """Create an empty PostgreSQL database, yield its DSN, drop it (connections too)."""
     import uuid
 
     import psycopg2
     from psycopg2 import sql
 
-    name = f"wta_test_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(postgres_admin_dsn)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(admin_dsn)
     admin.autocommit = True
     try:
         with admin.cursor() as cur:
             cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        yield postgres_admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+        yield admin_dsn.rsplit("/", 1)[0] + f"/{name}"
         with admin.cursor() as cur:
             cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(name)))
     finally:
         admin.close()
+
+
+@pytest.fixture
+def postgres_database(postgres_admin_dsn: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test; dropped afterwards. Yields its DSN."""
+    with fresh_postgres_database(postgres_admin_dsn) as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")

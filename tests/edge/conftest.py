@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, fresh_postgres_database
 from tests.edge.server import EdgeServer
 
 BACKENDS = ["sqlite", "postgres"]
@@ -15,21 +14,8 @@ BACKENDS = ["sqlite", "postgres"]
 @pytest.fixture(scope="session")
 def edge_postgres_database(postgres_admin_dsn: str) -> Iterator[str]:
     """One fresh PostgreSQL database for the edge server; dropped afterwards."""
-    import psycopg2
-    from psycopg2 import sql
-
-    name = f"wta_edge_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(postgres_admin_dsn)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        yield postgres_admin_dsn.rsplit("/", 1)[0] + f"/{name}"
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
-    finally:
-        admin.close()
+    with fresh_postgres_database(postgres_admin_dsn, "wta_edge") as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
