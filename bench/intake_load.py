@@ -8,6 +8,7 @@ built and signed before the clock starts, so the generator spends its time on so
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +51,8 @@ def build_requests(spec: LoadSpec) -> list[tuple[str, bytes]]:
     validator = RequestValidator(AUTH_TOKEN)
     out = []
     for n in range(spec.max_requests):
-        sid = f"SM{spec.sid_prefix}{n:010d}"
+        # Twilio's format (SM + 32 hex), which the edge checks; unique per prefix and n.
+        sid = "SM" + hashlib.blake2b(f"{spec.sid_prefix}:{n}".encode(), digest_size=16).hexdigest()
         contact = f"whatsapp:+5511{900000000 + n % CONTACTS}"
         form = {
             "SmsMessageSid": sid, "NumMedia": "0", "ProfileName": f"Contact {n % CONTACTS}",
