@@ -98,6 +98,16 @@ def create_engine_for(url: str, *, pool_size: int = 10, pool_timeout: float = 10
     )
 
 
+# Every SQLite connection of either engine. LIKE is case-sensitive on Postgres, and the
+# repository contract makes it so here too; synchronous=NORMAL is safe with WAL (a power
+# loss may drop the last commits, never corrupt).
+SQLITE_PRAGMAS = (
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA case_sensitive_like=ON",
+    "PRAGMA synchronous=NORMAL",
+)
+
+
 def _configure_sqlite(engine: AsyncEngine, path: Path | None) -> None:
     sync_engine = engine.sync_engine
     wal = path is not None
@@ -117,11 +127,8 @@ def _configure_sqlite(engine: AsyncEngine, path: Path | None) -> None:
                 # Readers never block the writer and vice versa; survives restarts.
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=5000")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            # LIKE is case-sensitive on Postgres; the repository contract makes it so here too.
-            cursor.execute("PRAGMA case_sensitive_like=ON")
-            # Safe with WAL: a power loss may drop the last commits, never corrupt.
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            for pragma in SQLITE_PRAGMAS:
+                cursor.execute(pragma)
         finally:
             cursor.close()
 

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import Result
 from sqlalchemy.sql import Executable
 
-from adapters.sqlalchemy.engine import translate_errors
+from adapters.sqlalchemy.engine import SQLITE_PRAGMAS, translate_errors
 
 # Backoff between attempts to take the write lock; the deadline is the pool timeout.
 _FIRST_RETRY_SECONDS = 0.0005
@@ -57,9 +57,8 @@ def create_loop_engine(path: Path, url: str, *, pool_size: int) -> Engine:
         try:
             cursor.execute("PRAGMA busy_timeout=0")
             _retry_locked(lambda: cursor.execute("PRAGMA journal_mode=WAL"))
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA case_sensitive_like=ON")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            for pragma in SQLITE_PRAGMAS:
+                cursor.execute(pragma)
         finally:
             cursor.close()
 
