@@ -70,6 +70,23 @@ class TaskSpec(Generic[P]):
     use_case: type[TaskUseCase[P]]
 
 
+@dataclass(frozen=True, slots=True)
+class PeriodicSpec:
+    """A task a module runs on a schedule: ``use_case.execute()`` every ``every_seconds``.
+
+    Runs on every queue backend (the runner's own schedule; arq's cron jobs). Several
+    workers may run it at once: its use case must be safe to run concurrently.
+    """
+
+    name: str
+    every_seconds: float
+    use_case: type[PeriodicUseCase]
+
+
+class PeriodicUseCase(Protocol):
+    async def execute(self) -> object: ...
+
+
 def task_registry() -> dict[str, TaskSpec[Any]]:
     """Every task the application runs, by name. Workers are generated from this."""
     # Imported here: use cases import this module for the names and payloads.
