@@ -35,3 +35,27 @@ class Module:
     # A pydantic-settings model with its own ``env_prefix``; read once at composition.
     settings: type[BaseSettings] | None = None
     bind: Binder | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Composition:
+    """The modules a process runs, checked together once at start."""
+
+    modules: tuple[Module, ...]
+
+    @property
+    def entities(self) -> tuple[EntitySpec[Any], ...]:
+        return tuple(spec for module in self.modules for spec in module.entities)
+
+    @property
+    def tasks(self) -> dict[str, TaskSpec[Any]]:
+        return {spec.name: spec for module in self.modules for spec in module.tasks}
+
+    @property
+    def periodic(self) -> tuple[PeriodicSpec, ...]:
+        return tuple(spec for module in self.modules for spec in module.periodic)
+
+
+def compose(modules: Sequence[Module]) -> Composition:
+    """Check the modules against each other (names, tables, prefixes) and compose them."""
+    return Composition(tuple(modules))
