@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from application.ports.clock import Clock
+from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from domain.message import DeliveryStatus
 
@@ -33,12 +34,13 @@ class RecordDeliveryStatus:
             log.warning("ignoring unknown status %r for %s", request.status, request.message_sid)
             return False
         async with self._uow as uow:
-            message = await uow.messages.get_by_provider_sid(request.message_sid)
+            messages = uow.repository(MessageRepository)
+            message = await messages.get_by_provider_sid(request.message_sid)
             if message is None:
                 log.info("status %s for unknown message %s", new, request.message_sid)
                 return False
             # The conditional write, not the read above, decides: racing callbacks are safe.
-            changed = await uow.messages.compare_and_set_status(
+            changed = await messages.compare_and_set_status(
                 message.id,
                 new.predecessors(),
                 new,

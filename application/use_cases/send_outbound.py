@@ -11,6 +11,7 @@ import logging
 
 from application.errors import DeliveryFailed, DeliveryUncertain, PermanentJobError
 from application.ports.clock import Clock
+from application.ports.message_repository import MessageRepository
 from application.ports.message_sender import MessageSender, OutboundEnvelope
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SendMessagePayload
@@ -61,13 +62,14 @@ class SendOutboundMessage:
 
     async def _claim(self, message_id: str) -> Message | None:
         async with self._uow as uow:
-            message = await uow.messages.get_by_id(message_id)
+            messages = uow.repository(MessageRepository)
+            message = await messages.get_by_id(message_id)
             if message is None or message.direction is not Direction.OUTBOUND:
                 raise PermanentJobError(f"no outbound message {message_id}")
             if message.status is not DeliveryStatus.PENDING:
                 log.info("message %s already %s; not sending again", message_id, message.status)
                 return None
-            claimed = await uow.messages.compare_and_set_status(
+            claimed = await messages.compare_and_set_status(
                 message_id, {DeliveryStatus.PENDING}, _CLAIMED, self._clock.now()
             )
             await uow.commit()
@@ -75,7 +77,8 @@ class SendOutboundMessage:
 
     async def _current_status(self, message_id: str) -> DeliveryStatus:
         async with self._uow as uow:
-            message = await uow.messages.get_by_id(message_id)
+            messages = uow.repository(MessageRepository)
+            message = await messages.get_by_id(message_id)
             return message.status if message else DeliveryStatus.FAILED
 
     async def _set(
@@ -87,7 +90,8 @@ class SendOutboundMessage:
         error_code: str | None = None,
     ) -> None:
         async with self._uow as uow:
-            await uow.messages.compare_and_set_status(
+            messages = uow.repository(MessageRepository)
+            await messages.compare_and_set_status(
                 message_id,
                 {_CLAIMED},
                 status,

@@ -6,6 +6,7 @@ import pytest
 
 from adapters.in_memory.repositories import InMemoryStore
 from adapters.in_memory.unit_of_work import InMemoryUnitOfWork
+from application.ports.conversation_repository import ConversationRepository
 from tests.contracts.repositories import RepositoryContract, UowFactory, conversation
 
 
@@ -34,7 +35,7 @@ async def test_a_unit_cannot_be_open_twice_at_once(store: InMemoryStore) -> None
 async def test_repositories_refuse_use_outside_a_unit(store: InMemoryStore) -> None:
     uow = InMemoryUnitOfWork(store)
     with pytest.raises(RuntimeError):
-        await uow.conversations.create(conversation())
+        await uow.repository(ConversationRepository).create(conversation())
     with pytest.raises(RuntimeError):
         await uow.commit()
 
@@ -44,4 +45,4 @@ async def test_failed_unit_releases_the_lock(store: InMemoryStore) -> None:
         async with InMemoryUnitOfWork(store):
             raise KeyError("boom")
     assert not store.lock.locked()
-    assert store.committed.conversations == {}
+    assert store.committed.table("conversations") == {}

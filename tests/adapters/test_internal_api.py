@@ -18,6 +18,7 @@ from lagom import Container
 
 from adapters.fastapi.security import TokenSettings, create_access_token
 from application.ports.job_queue import JobConsumer
+from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from bootstrap.app import create_app
 from bootstrap.cli import main as wta
@@ -171,7 +172,7 @@ async def test_queue_a_message_then_the_worker_sends_it(api: Api) -> None:
     assert queued["status"] == "pending" and queued["duplicate"] is False
     assert await api.depth() == 1
     async with api.container[UnitOfWork] as uow:
-        stored = await uow.messages.get_by_id(queued["id"])
+        stored = await uow.repository(MessageRepository).get_by_id(queued["id"])
     assert stored is not None
     assert (stored.from_address, stored.to_address) == (DEV_PHONE_NUMBER, to)
     assert stored.conversation_id == queued["conversation_id"]
@@ -179,7 +180,7 @@ async def test_queue_a_message_then_the_worker_sends_it(api: Api) -> None:
 
     await build_runner(api.container, api.settings).run(burst=True)  # type: ignore[call-arg]
     async with api.container[UnitOfWork] as uow:
-        sent = await uow.messages.get_by_id(queued["id"])
+        sent = await uow.repository(MessageRepository).get_by_id(queued["id"])
     assert sent is not None and sent.status is not DeliveryStatus.PENDING
 
 

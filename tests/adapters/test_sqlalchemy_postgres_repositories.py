@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.sqlalchemy.engine import create_engine_for, make_session_factory, ping
 from adapters.sqlalchemy.unit_of_work import SqlaUnitOfWork
 from application.errors import StorageUnavailable
+from application.ports.conversation_repository import ConversationRepository
 from tests.adapters.alembic_helpers import migrate
 from tests.contracts.repositories import RepositoryContract, UowFactory
 
@@ -44,6 +45,6 @@ async def test_missing_schema_is_a_storage_failure(postgres_database: str) -> No
     try:
         async with SqlaUnitOfWork(make_session_factory(engine)) as uow:
             with pytest.raises(StorageUnavailable):
-                await uow.conversations.get_by_id("x")
+                await uow.repository(ConversationRepository).get_by_id("x")
     finally:
         await engine.dispose()

@@ -23,6 +23,8 @@ from adapters.sqlalchemy.engine import (
 )
 from adapters.sqlalchemy.unit_of_work import SqlaUnitOfWork
 from application.errors import StorageUnavailable
+from application.ports.conversation_repository import ConversationRepository
+from application.ports.message_repository import MessageRepository
 from tests.contracts.repositories import (
     RepositoryContract,
     UowFactory,
@@ -79,7 +81,7 @@ async def test_sqlite_connections_are_configured(engine: AsyncEngine) -> None:
 async def test_concurrent_writers_do_not_fail(uow_factory: UowFactory) -> None:
     conv = conversation()
     async with uow_factory() as uow:
-        await uow.conversations.create(conv)
+        await uow.repository(ConversationRepository).create(conv)
         await uow.commit()
 
     async def writer(n: int) -> None:
@@ -87,13 +89,13 @@ async def test_concurrent_writers_do_not_fail(uow_factory: UowFactory) -> None:
         # under deferred transactions.
         for _ in range(3):
             async with uow_factory() as uow:
-                await uow.messages.count({"conversation_id": conv.id})
-                await uow.messages.create(message(conv.id, body=f"writer {n}"))
+                await uow.repository(MessageRepository).count({"conversation_id": conv.id})
+                await uow.repository(MessageRepository).create(message(conv.id, body=f"writer {n}"))
                 await uow.commit()
 
     await asyncio.gather(*(writer(n) for n in range(10)))
     async with uow_factory() as uow:
-        assert await uow.messages.count() == 30
+        assert await uow.repository(MessageRepository).count() == 30
 
 
 async def test_engine_creates_directory_and_file_on_first_use_only(tmp_path: Path) -> None:
@@ -133,7 +135,7 @@ async def test_unreachable_database_raises_storage_unavailable(tmp_path: Path) -
         assert "s3cret" not in str(info.value)
         with pytest.raises(StorageUnavailable):
             async with SqlaUnitOfWork(make_session_factory(engine)) as uow:
-                await uow.messages.count()
+                await uow.repository(MessageRepository).count()
     finally:
         await settle_threads(engine)
 
@@ -154,7 +156,7 @@ async def test_missing_schema_is_a_storage_failure(tmp_path: Path) -> None:
     try:
         async with SqlaUnitOfWork(make_session_factory(engine)) as uow:
             with pytest.raises(StorageUnavailable):
-                await uow.conversations.get_by_id("x")
+                await uow.repository(ConversationRepository).get_by_id("x")
     finally:
         await settle_threads(engine)
 
