@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.in_memory.repositories import InMemoryStore
+from adapters.in_memory.repositories import InMemoryRepository, InMemoryStore
 from adapters.in_memory.unit_of_work import InMemoryUnitOfWork
 from application.ports.conversation_repository import ConversationRepository
+from tests.contracts.entities import EntityContract, registry_for
 from tests.contracts.repositories import RepositoryContract, UowFactory, conversation
+
+REGISTRY = registry_for("memory", InMemoryRepository)
 
 
 @pytest.fixture
@@ -17,10 +20,14 @@ def store() -> InMemoryStore:
 
 @pytest.fixture
 def uow_factory(store: InMemoryStore) -> UowFactory:
-    return lambda: InMemoryUnitOfWork(store)
+    return lambda: InMemoryUnitOfWork(store, REGISTRY)
 
 
 class TestInMemoryRepositories(RepositoryContract):
+    pass
+
+
+class TestInMemoryEntities(EntityContract):
     pass
 
 

@@ -13,6 +13,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.sqlalchemy.base import SqlaRepository
 from adapters.sqlalchemy.engine import (
     UNAVAILABLE_MESSAGE,
     async_url,
@@ -25,6 +26,7 @@ from adapters.sqlalchemy.unit_of_work import SqlaUnitOfWork
 from application.errors import StorageUnavailable
 from application.ports.conversation_repository import ConversationRepository
 from application.ports.message_repository import MessageRepository
+from tests.contracts.entities import EntityContract, create_module_tables, registry_for
 from tests.contracts.repositories import (
     RepositoryContract,
     UowFactory,
@@ -33,6 +35,7 @@ from tests.contracts.repositories import (
 )
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
+REGISTRY = registry_for("sqlalchemy", SqlaRepository)
 
 
 def migrate(url: str) -> None:
@@ -47,6 +50,7 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Migrate once, copy per test: every test still runs on the schema Alembic built.
     path = tmp_path_factory.mktemp("template") / "app.db"
     migrate(f"sqlite:///{path}")
+    create_module_tables(f"sqlite:///{path}")
     return path
 
 
@@ -62,10 +66,14 @@ async def engine(tmp_path: Path, migrated_template: Path) -> AsyncIterator[Async
 @pytest.fixture
 def uow_factory(engine: AsyncEngine) -> UowFactory:
     sessions = make_session_factory(engine)
-    return lambda: SqlaUnitOfWork(sessions)
+    return lambda: SqlaUnitOfWork(sessions, REGISTRY)
 
 
 class TestSqlaRepositories(RepositoryContract):
+    pass
+
+
+class TestSqlaEntities(EntityContract):
     pass
 
 

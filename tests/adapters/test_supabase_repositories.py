@@ -10,7 +10,9 @@ from dataclasses import replace
 import pytest
 from pydantic import ValidationError
 
+from adapters.sqlalchemy.engine import sync_url
 from adapters.supabase import SupabaseConnection, SupabaseUnitOfWork
+from adapters.supabase.base import SupabaseRepository
 from adapters.supabase.client import UNAVAILABLE_MESSAGE
 from application.errors import ConcurrencyError, StorageUnavailable
 from application.ports.conversation_repository import ConversationRepository
@@ -20,6 +22,7 @@ from domain.errors import DuplicateMessage
 from domain.message import DeliveryStatus, Direction
 from tests.adapters.alembic_helpers import migrate
 from tests.conftest import MakeSettings
+from tests.contracts.entities import EntityContract, create_module_tables, registry_for
 from tests.contracts.repositories import (
     T0,
     RepositoryContract,
@@ -30,6 +33,7 @@ from tests.contracts.repositories import (
 from tests.fakes.postgrest import PostgrestDouble
 
 pytestmark = pytest.mark.integration
+REGISTRY = registry_for("supabase", SupabaseRepository)
 
 # JWT-shaped like Supabase's keys; test-only values.
 SERVICE_KEY = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2VydmljZS1zaWduYXR1cmU"
@@ -46,6 +50,7 @@ def postgrest() -> Iterator[PostgrestDouble]:
 @pytest.fixture
 def database(postgres_database: str, postgrest: PostgrestDouble) -> Iterator[str]:
     migrate(postgres_database)
+    create_module_tables(sync_url(postgres_database), allow_supabase=True)
     postgrest.use_database(postgres_database)
     yield postgres_database
     # Close the double's connections before the database is dropped.
@@ -63,10 +68,14 @@ async def connection(
 
 @pytest.fixture
 def uow_factory(connection: SupabaseConnection) -> UowFactory:
-    return lambda: SupabaseUnitOfWork(connection)
+    return lambda: SupabaseUnitOfWork(connection, REGISTRY)
 
 
 class TestSupabaseRepositories(RepositoryContract):
+    pass
+
+
+class TestSupabaseEntities(EntityContract):
     pass
 
 
@@ -322,3 +331,17 @@ def test_supabase_backend_needs_a_url_and_a_key(make_settings: MakeSettings) -> 
         make_settings(database_backend="supabase", supabase_key=SERVICE_KEY)
     with pytest.raises(ValidationError, match="SUPABASE_SERVICE_KEY"):
         make_settings(database_backend="supabase", supabase_url="http://127.0.0.1:1")
+
+
+@pytest.mark.parametrize("table", ["alembic_version", "pg_catalog.pg_class", 'messages"; --', None])
+async def test_the_commit_function_writes_only_allow_listed_tables(
+    connection: SupabaseConnection, table: str | None
+) -> None:
+    from postgrest import APIError
+
+    client = await connection.postgrest()
+    op = {"kind": "delete", "table": table, "id": "x", "version": 1}
+    with pytest.raises(APIError) as refused:
+        await client.rpc("wta_apply_unit", {"ops": [op]}).execute()
+    assert refused.value.code == "22023"
+    assert "wta_unit_tables" in (refused.value.message or "")
