@@ -52,7 +52,7 @@ def test_two_modules_declaring_one_table_are_refused() -> None:
 
 
 def test_one_entity_or_port_declared_twice_is_refused() -> None:
-    with pytest.raises(InvalidEntityDeclaration, match="entity Message.*'whatsapp'"):
+    with pytest.raises(InvalidEntityDeclaration, match=r"entity Message.*'whatsapp'"):
         check_entities([("whatsapp", MESSAGES), ("copy", replace(MESSAGES, table="copies"))])
 
 
@@ -62,7 +62,7 @@ def test_one_entity_or_port_declared_twice_is_refused() -> None:
     {"indexes": (Index(("text", "author")),)},
 ])
 def test_keys_and_indexes_on_unknown_columns_are_refused(bad: dict[str, object]) -> None:
-    with pytest.raises(InvalidEntityDeclaration, match="'notes'.*unknown columns \\['"):
+    with pytest.raises(InvalidEntityDeclaration, match=r"'notes'.*unknown columns \['"):
         check_entities([("notes", note_spec(**bad))])
 
 
