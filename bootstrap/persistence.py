@@ -62,7 +62,7 @@ def bind_persistence(container: Container, settings: Settings, resources: Resour
         store = InMemoryStore()
         memory_registry = entity_registry(specs, backend, InMemoryRepository)
         container[InMemoryStore] = store
-        container[UnitOfWork] = lambda: InMemoryUnitOfWork(  # type: ignore[assignment]
+        container[UnitOfWork] = lambda: InMemoryUnitOfWork(
             store, memory_registry)
 
         async def memory_ok() -> None:
@@ -82,7 +82,7 @@ def bind_persistence(container: Container, settings: Settings, resources: Resour
         )
         sessions = database.sessions
         sqla_registry = entity_registry(specs, backend, SqlaRepository)
-        container[UnitOfWork] = lambda: SqlaUnitOfWork(  # type: ignore[assignment]
+        container[UnitOfWork] = lambda: SqlaUnitOfWork(
             sessions, sqla_registry)
         resources.checks["database"] = database.ping
         resources.closers.append(database.dispose)
@@ -100,7 +100,7 @@ def bind_persistence(container: Container, settings: Settings, resources: Resour
             timeout=settings.database_pool_timeout_seconds,
         )
         pg_registry = entity_registry(specs, backend, PsycopgRepository)
-        container[UnitOfWork] = lambda: PsycopgUnitOfWork(  # type: ignore[assignment]
+        container[UnitOfWork] = lambda: PsycopgUnitOfWork(
             pool, pg_registry)
         resources.checks["database"] = lambda: psycopg_ping(pool)
         resources.closers.append(pool.close)
@@ -121,7 +121,7 @@ def bind_persistence(container: Container, settings: Settings, resources: Resour
         )
         supabase_registry = entity_registry(specs, backend, SupabaseRepository)
         container[SupabaseConnection] = connection
-        container[UnitOfWork] = lambda: SupabaseUnitOfWork(  # type: ignore[assignment]
+        container[UnitOfWork] = lambda: SupabaseUnitOfWork(
             connection, supabase_registry)
         resources.checks["database"] = connection.ping
         resources.closers.append(connection.aclose)

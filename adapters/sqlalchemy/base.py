@@ -81,7 +81,7 @@ class SqlaRepository(Generic[E]):
         return self.spec.to_row(entity)
 
     def _from_row(self, row: RowMapping) -> E:
-        return self.spec.from_row(row)
+        return self.spec.from_row(cast(Mapping[str, Any], row))
 
     def _integrity_error(self, error: IntegrityError, values: Mapping[str, Any]) -> Exception:
         """The application error for a constraint violation while writing ``values``."""
@@ -237,4 +237,4 @@ class SqlaRepository(Generic[E]):
             raise NotImplementedError(f"insert-or-nothing is not implemented for {dialect}")
         stmt = insert(self.table).on_conflict_do_nothing().returning(self.table.c.id)
         _STATEMENTS[key] = stmt
-        return stmt  # type: ignore[no-any-return]
+        return stmt
