@@ -18,6 +18,7 @@ from adapters.observability.httpx_transport import TracingTransport
 from adapters.observability.sender import ObservedMessageSender
 from adapters.system.clock import SystemClock
 from adapters.system.ids import UlidGenerator
+from application.channel_policy import ChannelPolicy
 from application.policy import ConversationPolicy
 from application.ports.clock import Clock
 from application.ports.id_generator import IdGenerator
@@ -56,6 +57,10 @@ def build_container(
         idle_timeout=timedelta(minutes=settings.conversation_idle_timeout_minutes),
         expiration=timedelta(minutes=settings.conversation_expiration_minutes),
         closure_keywords=frozenset(k.casefold() for k in settings.conversation_closure_keywords),
+    )
+    container[ChannelPolicy] = ChannelPolicy(
+        window=timedelta(hours=settings.twilio_window_hours),
+        fallback_content_sid=settings.twilio_fallback_content_sid,
     )
     bind_persistence(container, settings, resources)
     bind_queue(container, settings, resources)

@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     twilio_validate_signature: bool = True
     twilio_status_callback_url: str | None = None
     twilio_timeout_seconds: float = Field(10.0, gt=0)
+    # -- the WhatsApp channel's sending rules (one block: it moves to the module's settings)
+    # The template a reply uses once the contact's 24-hour window closed (unset: it fails).
+    twilio_fallback_content_sid: str | None = Field(None, pattern=r"^HX[0-9a-fA-F]{32}$")
+    twilio_window_hours: float = Field(24.0, gt=0)
 
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
     # HMAC only: tokens are signed with SECRET_KEY (and "none" must never be accepted).

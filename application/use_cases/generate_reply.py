@@ -29,6 +29,8 @@ from domain.message import DeliveryStatus, Direction, Message, MessageType
 
 log = logging.getLogger(__name__)
 
+_UNSENT = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+
 
 class GenerateReply:
     def __init__(
@@ -63,7 +65,9 @@ class GenerateReply:
             # The responder may be slow (an LLM): no transaction is held while it runs.
             text = await self._responder.reply(conversation, inbound, history)
             reply = await self._store_reply(inbound, text)
-        if reply.status is DeliveryStatus.PENDING and not await self._sent_now(reply):
+        # ``sending``: a multi-part send cut off between parts resumes (the send use case
+        # decides whether a part is still in flight and then sends nothing).
+        if reply.status in _UNSENT and not await self._sent_now(reply):
             payload = SendMessagePayload(reply.id)
             await self._queue.enqueue(
                 SEND_MESSAGE,
