@@ -5,7 +5,10 @@ relies on, the way Twilio does: HTTP basic auth with the account sid and auth to
 code 20003 otherwise), form-encoded ``To``/``From``/``Body``/``MediaUrl``/``StatusCallback``,
 validation errors as Twilio's JSON error body (``code``, ``message``, ``more_info``,
 ``status``), and a 201 with a message resource (``sid`` = ``SM`` + 32 hex, ``status``
-``queued``). Tests can script failures (``fail_next``) and slow answers (``delay_seconds``).
+``queued``). Bodies over 1,600 characters are refused (21617), as Twilio does; a
+``ContentSid`` (with ``ContentVariables``) must be one of ``templates`` (21655 otherwise).
+Tests can script failures (``fail_next``: a code, a ``Retry-After``, mid-way through a
+series) and slow answers (``delay_seconds``).
 
 Accepted requests are recorded *before* any delay, like a real provider that took the
 message and then answered slowly: this is the case ``DeliveryUncertain`` exists for.
@@ -43,6 +46,9 @@ from tests.fakes.threaded_server import ThreadedServer
 API_VERSION = "2010-04-01"
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 DEFAULT_AUTH_TOKEN = "fake-twilio-auth-token-0123456789"  # test-only value
+DEFAULT_TEMPLATE_SID = "HX" + "a" * 32
+# Twilio refuses longer bodies with 21617.
+MAX_BODY_CHARS = 1600
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,8 @@ class RecordedRequest:
     media_urls: tuple[str, ...]
     status_callback: str | None
     form: tuple[tuple[str, str], ...]
+    content_sid: str | None
+    content_variables: str | None
     sid: str | None
     status_code: int
 
@@ -66,6 +74,9 @@ class _ScriptedFailure:
     status: int
     code: int | None
     message: str
+    retry_after: str | None = None
+    # Applies once this many messages were accepted (a failure mid-way through a series).
+    after_accepted: int = 0
 
 
 def twilio_error(status: int, code: int, message: str) -> JSONResponse:
@@ -109,6 +120,8 @@ class FakeTwilioServer:
         self.delay_seconds = delay_seconds
         # Status the 201 carries; tests change it to exercise status mapping.
         self.reply_status = "queued"
+        # Content API templates the account has (ContentSid); others are refused (21655).
+        self.templates: set[str] = {DEFAULT_TEMPLATE_SID}
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._sent: list[RecordedRequest] = []
@@ -130,13 +143,23 @@ class FakeTwilioServer:
     # -- scripting and inspection (thread-safe) ------------------------------------------
 
     def fail_next(
-        self, *, status: int, code: int | None = None, times: int = 1, message: str | None = None
+        self,
+        *,
+        status: int,
+        code: int | None = None,
+        times: int = 1,
+        message: str | None = None,
+        retry_after: str | None = None,
+        after_accepted: int = 0,
     ) -> None:
-        """The next ``times`` authenticated requests get this error.
+        """The next ``times`` authenticated requests get this error, with a
+        ``Retry-After`` header when given; with ``after_accepted``, only once that many
+        messages were accepted.
 
         With ``code=None`` the body is plain text, as from a proxy in front of Twilio.
         """
-        failure = _ScriptedFailure(status, code, message or f"Scripted failure {status}")
+        failure = _ScriptedFailure(status, code, message or f"Scripted failure {status}",
+                                   retry_after, after_accepted)
         with self._lock:
             self._failures.extend([failure] * times)
 
@@ -200,6 +223,8 @@ class FakeTwilioServer:
             media_urls=media,
             status_callback=fields.get("StatusCallback"),
             form=pairs,
+            content_sid=fields.get("ContentSid"),
+            content_variables=fields.get("ContentVariables"),
             sid=sid,
             status_code=response.status_code,
         )
@@ -230,17 +255,31 @@ class FakeTwilioServer:
             response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
             return response, None
         with self._lock:
-            failure = self._failures.popleft() if self._failures else None
+            failure = None
+            if self._failures and len(self._sent) >= self._failures[0].after_accepted:
+                failure = self._failures.popleft()
         if failure is not None:
-            if failure.code is None:
-                return PlainTextResponse(failure.message, status_code=failure.status), None
-            return twilio_error(failure.status, failure.code, failure.message), None
+            response = (
+                PlainTextResponse(failure.message, status_code=failure.status)
+                if failure.code is None
+                else twilio_error(failure.status, failure.code, failure.message)
+            )
+            if failure.retry_after is not None:
+                response.headers["Retry-After"] = failure.retry_after
+            return response, None
         if not fields.get("To"):
             return twilio_error(400, 21604, "A 'To' phone number is required."), None
         if not fields.get("From"):
             return twilio_error(400, 21603, "A 'From' phone number is required."), None
-        if not fields.get("Body") and not media:
+        content_sid = fields.get("ContentSid")
+        if content_sid is not None and content_sid not in self.templates:
+            return twilio_error(400, 21655, "The ContentSid is Invalid."), None
+        if not fields.get("Body") and not media and content_sid is None:
             return twilio_error(400, 21602, "Message body is required."), None
+        if len(fields.get("Body", "")) > MAX_BODY_CHARS:
+            return twilio_error(
+                400, 21617, "The concatenated message body exceeds the 1600 character limit."
+            ), None
         sid = "SM" + uuid.uuid4().hex
         return JSONResponse(self._resource(sid, account_sid, fields, media), 201), sid
 
