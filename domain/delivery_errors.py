@@ -52,6 +52,7 @@ _CODES: dict[int, tuple[Outcome, str]] = {
     21612: (Outcome.CONTACT_UNREACHABLE, "cannot route between these numbers"),
     21614: (Outcome.CONTACT_UNREACHABLE, "'To' is not a valid mobile number"),
     21617: (Outcome.PERMANENT, "body exceeds 1600 characters"),
+    21655: (Outcome.PERMANENT, "invalid ContentSid"),
     21656: (Outcome.PERMANENT, "invalid ContentVariables"),
     30003: (Outcome.CONTACT_UNREACHABLE, "unreachable destination handset"),
     30004: (Outcome.OPTED_OUT, "message blocked by the recipient"),

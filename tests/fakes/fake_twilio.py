@@ -259,14 +259,14 @@ class FakeTwilioServer:
             if self._failures and len(self._sent) >= self._failures[0].after_accepted:
                 failure = self._failures.popleft()
         if failure is not None:
-            response = (
+            scripted: Response = (
                 PlainTextResponse(failure.message, status_code=failure.status)
                 if failure.code is None
                 else twilio_error(failure.status, failure.code, failure.message)
             )
             if failure.retry_after is not None:
-                response.headers["Retry-After"] = failure.retry_after
-            return response, None
+                scripted.headers["Retry-After"] = failure.retry_after
+            return scripted, None
         if not fields.get("To"):
             return twilio_error(400, 21604, "A 'To' phone number is required."), None
         if not fields.get("From"):

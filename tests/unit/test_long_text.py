@@ -24,7 +24,7 @@ _TEXT = st.one_of(
 
 
 def _clusters(text: str) -> list[str]:
-    return _GRAPHEME.findall(text)
+    return list(map(str, _GRAPHEME.findall(text)))
 
 
 @settings(max_examples=200, deadline=None)
