@@ -67,27 +67,30 @@ class GenerateReply:
             reply = await self._store_reply(inbound, text)
         # ``sending``: a multi-part send cut off between parts resumes (the send use case
         # decides whether a part is still in flight and then sends nothing).
-        if reply.status in _UNSENT and not await self._sent_now(reply):
+        if reply.status in _UNSENT and (delay := await self._send_or_delay(reply)) is not None:
             payload = SendMessagePayload(reply.id)
             await self._queue.enqueue(
                 SEND_MESSAGE,
                 payload.to_payload(),
                 dedup_key=payload.dedup_key,
+                # The provider's Retry-After, when it gave one, holds for the handed-off job.
+                delay_seconds=delay,
                 headers={"correlation_id": inbound.provider_sid or inbound.id},
             )
         return reply
 
-    async def _sent_now(self, reply: Message) -> bool:
-        """Send in this job; False (queue it) when that is off or failed retryably."""
+    async def _send_or_delay(self, reply: Message) -> float | None:
+        """Send in this job (None); else the delay of the send job to queue (0 when sending
+        here is off, the provider's ``Retry-After`` when it failed retryably)."""
         if self._send_now is None:
-            return False
+            return 0.0
         try:
             await self._send_now.execute(SendMessagePayload(reply.id))
         except DeliveryFailed as failure:
             # The claim was released: the send job retries it with backoff.
             log.warning("sending reply %s failed, queued for retry: %s", reply.id, failure)
-            return False
-        return True
+            return failure.retry_after or 0.0
+        return None
 
     async def _context(
         self, uow: UnitOfWork, inbound: Message

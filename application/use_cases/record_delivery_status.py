@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from application.ports.clock import Clock
 from application.ports.unit_of_work import UnitOfWork
+from domain.delivery_errors import explain
 from domain.message import DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -45,5 +46,18 @@ class RecordDeliveryStatus:
                 self._clock.now(),
                 error_code=request.error_code or None,
             )
+            if changed and request.error_code:
+                await self._explain(uow, message.id, request.error_code)
             await uow.commit()
             return changed
+
+    async def _explain(self, uow: UnitOfWork, message_id: str, code: str) -> None:
+        """Store what the code means beside it (same transaction as the status)."""
+        meaning = explain(code)
+        message = await uow.messages.get_by_id(message_id)
+        if message is None:  # pragma: no cover - written in this very transaction
+            return
+        error = {"code": meaning.code, "outcome": str(meaning.outcome),
+                 "meaning": meaning.meaning}
+        await uow.messages.update(replace(message, metadata={**message.metadata, "error": error}))
+        log.info("message %s: Twilio error %s (%s)", message_id, code, meaning.meaning)

@@ -67,6 +67,7 @@ class RecordedRequest:
     content_variables: str | None
     sid: str | None
     status_code: int
+    received_at: float = 0.0  # time.monotonic() on arrival
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +226,7 @@ class FakeTwilioServer:
             form=pairs,
             content_sid=fields.get("ContentSid"),
             content_variables=fields.get("ContentVariables"),
+            received_at=time.monotonic(),
             sid=sid,
             status_code=response.status_code,
         )
