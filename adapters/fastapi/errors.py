@@ -22,6 +22,7 @@ from application.errors import (
     SchemaBehind,
     StorageUnavailable,
     UnauthorizedOwner,
+    WindowClosed,
 )
 from domain.errors import (
     DomainError,
@@ -47,6 +48,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     InvalidQuery: 400,
     PayloadTooLarge: 413,
     UnauthorizedOwner: 403,
+    WindowClosed: 409,
     StorageUnavailable: 503,
     QueueUnavailable: 503,
 }

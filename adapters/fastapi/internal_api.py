@@ -29,7 +29,8 @@ from application.use_cases.read_conversations import (
 from domain.conversation import Conversation
 from domain.errors import InvalidText
 from domain.message import Message
-from domain.text import MAX_BODY_CHARS, check_text
+from domain.templates import MAX_VARIABLE_CHARS, MAX_VARIABLES, Template
+from domain.text import MAX_OUTBOUND_BODY_CHARS, check_text
 
 PREFIX = "/api/v1"
 MAX_PAGE = 200
@@ -43,13 +44,16 @@ IdempotencyKey = Annotated[str | None, Header(max_length=255, pattern=r"^[\x21-\
 
 def _text_rule(value: str) -> str:
     try:
-        return check_text(value, "body", MAX_BODY_CHARS)
+        return check_text(value, "body", MAX_OUTBOUND_BODY_CHARS)
     except InvalidText as exc:
         raise ValueError(exc.message) from None
 
 
 StoredText = Annotated[str, AfterValidator(_text_rule)]
 MediaUrl = Annotated[str, Field(pattern=r"^https?://[\x21-\x7e]+$", max_length=2048)]
+ContentSid = Annotated[str, Field(pattern=r"^HX[0-9a-fA-F]{32}$")]
+VariableName = Annotated[str, Field(min_length=1, max_length=64)]
+VariableValue = Annotated[str, AfterValidator(_text_rule), Field(max_length=MAX_VARIABLE_CHARS)]
 
 
 class ConversationOut(BaseModel):
@@ -104,15 +108,30 @@ class MessagePage(BaseModel):
 
 class SendMessageIn(BaseModel):
     to: str = Field(max_length=64, description="whatsapp:+E.164")
-    body: StoredText = Field("", max_length=MAX_BODY_CHARS)
+    body: StoredText = Field(
+        "", max_length=MAX_OUTBOUND_BODY_CHARS,
+        description="free-form text; over 1,600 characters it goes out in several parts")
     media_urls: list[MediaUrl] = Field(
         default_factory=list, max_length=10)
+    content_sid: ContentSid | None = Field(
+        None, description="a Content API template (HX...): the only kind of message allowed "
+        "outside the contact's 24-hour window")
+    variables: dict[VariableName, VariableValue] = Field(
+        default_factory=dict, max_length=MAX_VARIABLES,
+        description="the template's ContentVariables")
 
     @model_validator(mode="after")
     def _something_to_send(self) -> SendMessageIn:
-        if not self.body.strip() and not self.media_urls:
-            raise ValueError("body or media_urls is required")
+        if not self.body.strip() and not self.media_urls and self.content_sid is None:
+            raise ValueError("body, media_urls or content_sid is required")
+        if self.variables and self.content_sid is None:
+            raise ValueError("variables need a content_sid")
         return self
+
+    def template(self) -> Template | None:
+        if self.content_sid is None:
+            return None
+        return Template(self.content_sid, tuple(self.variables.items()))
 
 
 class MessageQueued(BaseModel):
@@ -120,6 +139,7 @@ class MessageQueued(BaseModel):
     conversation_id: str
     status: str
     duplicate: bool
+    parts: int = Field(description="Twilio messages this message goes out as")
 
 
 def make_router(
@@ -165,7 +185,7 @@ def make_router(
                            next_cursor=page.next_cursor)
 
     @router.post("/messages", status_code=202, response_model=MessageQueued,
-                 responses=error_responses(400, 401, 403, 408, 413, 422, 503))
+                 responses=error_responses(400, 401, 403, 408, 409, 413, 422, 503))
     async def send(
         payload: SendMessageIn,
         principal: Principal = authenticate,
@@ -179,10 +199,11 @@ def make_router(
         queued = await use_case.execute(OutboundRequest(
             owner_id=principal.owner_id, channel=channel, to=payload.to, body=payload.body,
             media_urls=tuple(payload.media_urls), idempotency_key=idempotency_key or None,
-            correlation_id=current_request_id() or None,
+            correlation_id=current_request_id() or None, template=payload.template(),
         ))
         bind_contextvars(conversation_id=queued.conversation_id)
         return MessageQueued(id=queued.message_id, conversation_id=queued.conversation_id,
-                             status=str(queued.status), duplicate=queued.duplicate)
+                             status=str(queued.status), duplicate=queued.duplicate,
+                             parts=queued.parts)
 
     return router
