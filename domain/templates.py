@@ -15,8 +15,10 @@ from domain.errors import DomainError
 
 KEY = "template"
 _CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
-MAX_VARIABLES = 100
-MAX_VARIABLE_CHARS = 1024
+# WhatsApp template placeholders are short ("{{1}}" = a name, a date, a code).
+MAX_VARIABLES = 10
+MAX_VARIABLE_NAME_CHARS = 32
+MAX_VARIABLE_CHARS = 256
 
 
 class InvalidTemplate(DomainError):
@@ -35,9 +37,10 @@ class Template:
         if len(self.variables) > MAX_VARIABLES:
             raise InvalidTemplate(f"at most {MAX_VARIABLES} template variables")
         for key, value in self.variables:
-            if not key or len(key) > 64 or len(value) > MAX_VARIABLE_CHARS:
-                raise InvalidTemplate("template variable names are 1-64 characters and "
-                                      f"values at most {MAX_VARIABLE_CHARS}")
+            if not key or len(key) > MAX_VARIABLE_NAME_CHARS or len(value) > MAX_VARIABLE_CHARS:
+                raise InvalidTemplate(
+                    f"template variable names are 1-{MAX_VARIABLE_NAME_CHARS} characters and "
+                    f"values at most {MAX_VARIABLE_CHARS}")
 
     def to_metadata(self) -> dict[str, Any]:
         return {KEY: {"content_sid": self.content_sid, "variables": dict(self.variables),

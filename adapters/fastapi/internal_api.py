@@ -28,9 +28,11 @@ from application.use_cases.read_conversations import (
 )
 from domain.conversation import Conversation
 from domain.errors import InvalidText
+from domain.inbound_content import MediaKind
 from domain.message import Message
-from domain.templates import MAX_VARIABLE_CHARS, MAX_VARIABLES, Template
-from domain.text import MAX_OUTBOUND_BODY_CHARS, check_text
+from domain.outbound_parts import PartProgress
+from domain.templates import MAX_VARIABLE_CHARS, MAX_VARIABLE_NAME_CHARS, MAX_VARIABLES, Template
+from domain.text import MAX_BODY_CHARS, check_text
 
 PREFIX = "/api/v1"
 MAX_PAGE = 200
@@ -44,7 +46,7 @@ IdempotencyKey = Annotated[str | None, Header(max_length=255, pattern=r"^[\x21-\
 
 def _text_rule(value: str) -> str:
     try:
-        return check_text(value, "body", MAX_OUTBOUND_BODY_CHARS)
+        return check_text(value, "body", MAX_BODY_CHARS)
     except InvalidText as exc:
         raise ValueError(exc.message) from None
 
@@ -52,7 +54,7 @@ def _text_rule(value: str) -> str:
 StoredText = Annotated[str, AfterValidator(_text_rule)]
 MediaUrl = Annotated[str, Field(pattern=r"^https?://[\x21-\x7e]+$", max_length=2048)]
 ContentSid = Annotated[str, Field(pattern=r"^HX[0-9a-fA-F]{32}$")]
-VariableName = Annotated[str, Field(min_length=1, max_length=64)]
+VariableName = Annotated[str, Field(min_length=1, max_length=MAX_VARIABLE_NAME_CHARS)]
 VariableValue = Annotated[str, AfterValidator(_text_rule), Field(max_length=MAX_VARIABLE_CHARS)]
 
 
@@ -72,6 +74,53 @@ class ConversationOut(BaseModel):
                    last_message_at=c.last_message_at)
 
 
+class LocationOut(BaseModel):
+    latitude: float
+    longitude: float
+    address: str | None = None
+    label: str | None = None
+
+
+class ButtonOut(BaseModel):
+    payload: str
+    text: str
+
+
+class MediaOut(BaseModel):
+    url: str
+    content_type: str
+    kind: str
+    blob_key: str | None = None
+
+
+class ContentOut(BaseModel):
+    """What the message carries, by kind; older rows read as text or their media."""
+
+    kind: str
+    location: LocationOut | None = None
+    button: ButtonOut | None = None
+    media: list[MediaOut] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, metadata: dict[str, Any]) -> ContentOut:
+        content = metadata.get("content") or {}
+        media = [MediaOut(url=m.get("url", ""), content_type=m.get("content_type", ""),
+                          kind=m.get("kind") or str(MediaKind.of(m.get("content_type", ""))),
+                          blob_key=m.get("blob_key"))
+                 for m in metadata.get("media", []) if isinstance(m, dict)]
+        kind = content.get("kind") or (media[0].kind if media else "text")
+        location, button = content.get("location"), content.get("button")
+        return cls(kind=kind, media=media,
+                   location=LocationOut.model_validate(location) if location else None,
+                   button=ButtonOut.model_validate(button) if button else None)
+
+
+class ErrorOut(BaseModel):
+    code: str | None
+    outcome: str
+    meaning: str
+
+
 class MessageOut(BaseModel):
     id: str
     conversation_id: str
@@ -86,14 +135,22 @@ class MessageOut(BaseModel):
     provider_sid: str | None
     reply_to_id: str | None
     error_code: str | None
+    error: ErrorOut | None = Field(None, description="what error_code means, when known")
+    content: ContentOut
+    parts: int | None = Field(None, description="Twilio messages an outbound body went out as")
 
     @classmethod
     def of(cls, m: Message) -> MessageOut:
+        progress = PartProgress.from_metadata(m.metadata)
+        error = m.metadata.get("error")
         return cls(id=m.id, conversation_id=m.conversation_id, direction=str(m.direction),
                    type=str(m.type), body=m.body, from_address=m.from_address,
                    to_address=m.to_address, status=str(m.status), created_at=m.created_at,
                    updated_at=m.updated_at, provider_sid=m.provider_sid,
-                   reply_to_id=m.reply_to_id, error_code=m.error_code)
+                   reply_to_id=m.reply_to_id, error_code=m.error_code,
+                   error=ErrorOut.model_validate(error) if isinstance(error, dict) else None,
+                   content=ContentOut.of(m.metadata),
+                   parts=progress.total if progress else None)
 
 
 class ConversationPage(BaseModel):
@@ -108,8 +165,10 @@ class MessagePage(BaseModel):
 
 class SendMessageIn(BaseModel):
     to: str = Field(max_length=64, description="whatsapp:+E.164")
+    # 4,096 (three parts) rather than the use case's 16,000: the whole request must stay
+    # under API_MAX_BODY_BYTES even with every character escaped, or the answer is 413.
     body: StoredText = Field(
-        "", max_length=MAX_OUTBOUND_BODY_CHARS,
+        "", max_length=MAX_BODY_CHARS,
         description="free-form text; over 1,600 characters it goes out in several parts")
     media_urls: list[MediaUrl] = Field(
         default_factory=list, max_length=10)
