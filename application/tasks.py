@@ -14,6 +14,7 @@ from application.errors import PermanentJobError
 
 GENERATE_REPLY = "generate_reply"
 SEND_MESSAGE = "send_message"
+DOWNLOAD_MEDIA = "download_media"
 
 
 def _required_str(payload: Mapping[str, Any], key: str) -> str:
@@ -55,6 +56,22 @@ class SendMessagePayload:
         return f"{SEND_MESSAGE}:{self.message_id}"
 
 
+@dataclass(frozen=True, slots=True)
+class DownloadMediaPayload:
+    message_id: str
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> DownloadMediaPayload:
+        return cls(_required_str(payload, "message_id"))
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"message_id": self.message_id}
+
+    @property
+    def dedup_key(self) -> str:
+        return f"{DOWNLOAD_MEDIA}:{self.message_id}"
+
+
 P = TypeVar("P")
 P_contra = TypeVar("P_contra", contravariant=True)
 
@@ -90,11 +107,13 @@ class PeriodicUseCase(Protocol):
 def task_registry() -> dict[str, TaskSpec[Any]]:
     """Every task the application runs, by name. Workers are generated from this."""
     # Imported here: use cases import this module for the names and payloads.
+    from application.use_cases.download_media import DownloadInboundMedia
     from application.use_cases.generate_reply import GenerateReply
     from application.use_cases.send_outbound import SendOutboundMessage
 
     specs: list[TaskSpec[Any]] = [
         TaskSpec(GENERATE_REPLY, GenerateReplyPayload, GenerateReply),
         TaskSpec(SEND_MESSAGE, SendMessagePayload, SendOutboundMessage),
+        TaskSpec(DOWNLOAD_MEDIA, DownloadMediaPayload, DownloadInboundMedia),
     ]
     return {spec.name: spec for spec in specs}

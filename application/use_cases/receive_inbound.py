@@ -13,8 +13,14 @@ from application.ports.clock import Clock
 from application.ports.id_generator import IdGenerator
 from application.ports.job_queue import JobQueue
 from application.ports.unit_of_work import UnitOfWork
-from application.tasks import GENERATE_REPLY, GenerateReplyPayload
+from application.tasks import (
+    DOWNLOAD_MEDIA,
+    GENERATE_REPLY,
+    DownloadMediaPayload,
+    GenerateReplyPayload,
+)
 from application.use_cases.conversations import open_conversation, retry_on_conflict
+from application.use_cases.download_media import pending_media
 from domain.conversation import Conversation, is_closure_request
 from domain.inbound_content import InboundContent
 from domain.message import DeliveryStatus, Direction, Message
@@ -70,9 +76,12 @@ class ReceiveInboundMessage:
         if needs_reply:
             # After commit: the database is the source of truth. If this enqueue fails the
             # webhook answers 5xx, Twilio retries, and the duplicate path queues it again.
-            payload = GenerateReplyPayload(stored.id)
+            # Media first: the reply job is queued by the download once its items are in.
+            task, payload = (
+                (DOWNLOAD_MEDIA, DownloadMediaPayload(stored.id)) if pending_media(stored)
+                else (GENERATE_REPLY, GenerateReplyPayload(stored.id)))
             await self._queue.enqueue(
-                GENERATE_REPLY,
+                task,
                 payload.to_payload(),
                 dedup_key=payload.dedup_key,
                 headers={

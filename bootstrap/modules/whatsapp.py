@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from application.tasks import (
+    DOWNLOAD_MEDIA,
     GENERATE_REPLY,
     SEND_MESSAGE,
+    DownloadMediaPayload,
     GenerateReplyPayload,
     SendMessagePayload,
     TaskSpec,
 )
+from application.use_cases.download_media import DownloadInboundMedia
 from application.use_cases.generate_reply import GenerateReply
 from application.use_cases.send_outbound import SendOutboundMessage
 from bootstrap.module import Module
@@ -18,5 +21,7 @@ MODULE = Module(
     tasks=(
         TaskSpec(GENERATE_REPLY, GenerateReplyPayload, GenerateReply),
         TaskSpec(SEND_MESSAGE, SendMessagePayload, SendOutboundMessage),
+        # Inbound media is fetched before the reply is generated (the reply waits for it).
+        TaskSpec(DOWNLOAD_MEDIA, DownloadMediaPayload, DownloadInboundMedia),
     ),
 )

@@ -12,13 +12,18 @@ from typing import Any
 import pytest
 import redis
 
+from application.ports.blob_store import BlobStore
 from application.ports.unit_of_work import UnitOfWork
+from application.use_cases.receive_inbound import InboundMessage, ReceiveInboundMessage
 from domain.long_text import split_text
 from domain.message import Message
-from tests.e2e.test_worker_process import World
+from tests.adapters.test_blob_stores import new_bucket
+from tests.e2e.test_worker_process import CONTACT, OUR_NUMBER, World
 from tests.fakes.fake_twilio import FakeTwilioServer
+from tests.fakes.moto_sqs import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, moto_sqs
 
 pytestmark = pytest.mark.e2e
+__all__ = ["moto_sqs"]  # the fixture, for S3 on moto's server
 
 # Echoed back with "Echo: ": about 3,900 characters, three parts.
 LONG = " ".join(f"Sentence number {n} says something." for n in range(110))
@@ -34,15 +39,23 @@ def twilio() -> Iterator[FakeTwilioServer]:
 @pytest.fixture(params=["sqlite", "arq+postgres"])
 def world(request: pytest.FixtureRequest, tmp_path: Path,
           twilio: FakeTwilioServer) -> Iterator[Any]:
-    extra: dict[str, str] = {"WORKER_BACKOFF_BASE_SECONDS": "0.05"}
+    """SQLite keeps media in a local directory; arq + PostgreSQL in S3 (moto's server)."""
+    extra: dict[str, str] = {"WORKER_BACKOFF_BASE_SECONDS": "0.05",
+                             "TWILIO_MEDIA_DIR": str(tmp_path / "media")}
     redis_url = None
     backend = "sqlite"
     if request.param == "arq+postgres":
         backend = "arq"
         redis_url = request.getfixturevalue("redis_url")
         redis.Redis.from_url(redis_url).flushdb()
+        moto = request.getfixturevalue("moto_sqs")
         extra |= {"DATABASE_BACKEND": "postgres",
-                  "DATABASE_URL": request.getfixturevalue("postgres_database")}
+                  "DATABASE_URL": request.getfixturevalue("postgres_database"),
+                  "TWILIO_MEDIA_STORE": "s3", "TWILIO_MEDIA_S3_BUCKET": new_bucket(moto),
+                  "TWILIO_MEDIA_S3_ENDPOINT_URL": moto.endpoint_url,
+                  "TWILIO_MEDIA_S3_REGION": REGION,
+                  "TWILIO_MEDIA_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
+                  "TWILIO_MEDIA_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY}
     made: list[World] = []
 
     def make(**more: str) -> World:
@@ -114,3 +127,58 @@ def test_bad_credentials_fail_the_reply_once_without_retries(
     time.sleep(1.0)
     assert len(twilio.attempts) == 1  # no retry storm
     assert '"alert": true' in w.output() or "alert=True" in w.output()
+
+
+def _intake_media(w: World, sid: str, body: str, media: list[tuple[str, str]]) -> None:
+    async def go(container: Any) -> None:
+        await container[ReceiveInboundMessage].execute(InboundMessage(
+            message_sid=sid, owner_id=w.settings.owner_account_sid, from_address=CONTACT,
+            to_address=OUR_NUMBER, body=body, media=tuple(media)))
+
+    w.run(go)
+
+
+def _inbound(w: World, sid: str) -> Message:
+    async def go(container: Any) -> Message:
+        async with container[UnitOfWork] as uow:
+            found = await uow.messages.get_by_provider_sid(sid)
+        assert found is not None
+        return found
+
+    result: Message = w.run(go)
+    return result
+
+
+def _blob(w: World, key: str) -> Any:
+    async def go(container: Any) -> Any:
+        return await container[BlobStore].get(key)
+
+    return w.run(go)
+
+
+def test_inbound_media_is_downloaded_before_the_reply_and_a_failing_one_blocks_no_other(
+    world: Any, twilio: FakeTwilioServer
+) -> None:
+    w: World = world()
+    photo = b"\xff\xd8\xff" + bytes(range(256)) * 100
+    # The photo's host fails twice (503): its download is retried with backoff.
+    photo_url = twilio.host_media(photo, "image/jpeg", fail_first=2)
+    exe_url = twilio.host_media(b"MZ", "application/x-msdownload")
+    media_sid, text_sid = "SM" + "1" * 32, "SM" + "2" * 32
+    _intake_media(w, media_sid, "look", [(photo_url, "image/jpeg"),
+                                          (exe_url, "application/x-msdownload")])
+    _intake_media(w, text_sid, "just text", [])
+    w.start_worker()
+    text_reply = _wait_for(w, text_sid, "sent")
+    media_reply = _wait_for(w, media_sid, "sent")
+    inbound = _inbound(w, media_sid)
+    stored, refused = inbound.metadata["media"]
+    assert stored["blob_key"] == f"{inbound.owner_id}/{inbound.id}/0"
+    assert "not allowed" in refused["error"] and "blob_key" not in refused
+    blob = _blob(w, stored["blob_key"])
+    assert blob.data == photo and blob.content_type == "image/jpeg"
+    # The reply waited for the download; the text message's did not wait for either.
+    assert inbound.updated_at <= media_reply.created_at
+    assert text_reply.created_at <= inbound.updated_at
+    photo_path = photo_url.removeprefix(twilio.base_url)
+    assert [ok for path, ok in twilio.media_requests if path == photo_path] == [True] * 3

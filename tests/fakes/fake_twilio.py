@@ -130,13 +130,24 @@ class FakeTwilioServer:
         self._failures: deque[_ScriptedFailure] = deque()
         self._stopping = threading.Event()
         self.base_url = ""
+        # Inbound media: id -> (bytes, content type); failures scripted per id.
+        self._media: dict[str, tuple[bytes, str]] = {}
+        self._media_failures: dict[str, deque[int]] = {}
+        self.media_requests: list[tuple[str, bool]] = []  # (path, authenticated)
         self.app = Starlette(
             routes=[
                 Route(
                     f"/{API_VERSION}/Accounts/{{account_sid}}/Messages.json",
                     self._create_message,
                     methods=["POST"],
-                )
+                ),
+                Route(
+                    f"/{API_VERSION}/Accounts/{{account_sid}}/Messages/{{message}}/Media/"
+                    "{media_id}",
+                    self._media_resource,
+                    methods=["GET"],
+                ),
+                Route("/cdn/{media_id}", self._media_cdn, methods=["GET"]),
             ]
         )
         self._http = ThreadedServer(self.app, "fake-twilio")
@@ -163,6 +174,20 @@ class FakeTwilioServer:
                                    retry_after, after_accepted)
         with self._lock:
             self._failures.extend([failure] * times)
+
+    def host_media(self, data: bytes, content_type: str, *, fail_first: int = 0,
+                   fail_status: int = 503) -> str:
+        """Serve ``data`` as an inbound media item; its URL is what a webhook carries.
+
+        Like Twilio: the URL needs the account's Basic auth and answers 307 to a CDN
+        URL that needs none. ``fail_first`` requests get ``fail_status`` first.
+        """
+        media_id = "ME" + uuid.uuid4().hex
+        with self._lock:
+            self._media[media_id] = (data, content_type)
+            self._media_failures[media_id] = deque([fail_status] * fail_first)
+        return (f"{self.base_url}/{API_VERSION}/Accounts/{self.account_sid}/Messages/"
+                f"MM{uuid.uuid4().hex}/Media/{media_id}")
 
     @property
     def sent(self) -> list[RecordedRequest]:
@@ -312,6 +337,31 @@ class FakeTwilioServer:
             "to": fields["To"],
             "uri": f"{uri}.json",
         }
+
+    async def _media_resource(self, request: Request) -> Response:
+        credentials = _basic_credentials(request)
+        authenticated = credentials == (self.account_sid, self.auth_token) and (
+            request.path_params["account_sid"] == self.account_sid)
+        media_id = request.path_params["media_id"]
+        with self._lock:
+            self.media_requests.append((request.url.path, authenticated))
+            failures = self._media_failures.get(media_id)
+            failure = failures.popleft() if failures else None
+            known = media_id in self._media
+        if not authenticated:
+            return twilio_error(401, 20003, "Authenticate")
+        if failure is not None:
+            return twilio_error(failure, 20500, "Scripted media failure")
+        if not known:
+            return twilio_error(404, 20404, "The requested resource was not found")
+        return Response(status_code=307, headers={"Location": f"{self.base_url}/cdn/{media_id}"})
+
+    async def _media_cdn(self, request: Request) -> Response:
+        with self._lock:
+            item = self._media.get(request.path_params["media_id"])
+        if item is None:
+            return PlainTextResponse("not found", status_code=404)
+        return Response(item[0], media_type=item[1])
 
     async def _delay(self) -> None:
         # Sleeps in slices so stopping the server never waits out a long delay.
