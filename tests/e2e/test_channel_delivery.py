@@ -141,7 +141,7 @@ def _intake_media(w: World, sid: str, body: str, media: list[tuple[str, str]]) -
 def _inbound(w: World, sid: str) -> Message:
     async def go(container: Any) -> Message:
         async with container[UnitOfWork] as uow:
-            found = await uow.messages.get_by_provider_sid(sid)
+            found: Message | None = await uow.messages.get_by_provider_sid(sid)
         assert found is not None
         return found
 
