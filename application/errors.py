@@ -74,6 +74,12 @@ def retry_delay_hint(exc: BaseException) -> float | None:
     return float(value) if isinstance(value, int | float) and value >= 0 else None
 
 
+class ContactBlocked(ApplicationError):
+    """The contact opted out or cannot be reached; nothing is sent until they write."""
+
+    code = "CONTACT_BLOCKED"
+
+
 class WindowClosed(ApplicationError):
     """A free-form message to a contact who has not written for 24 hours (no template)."""
 

@@ -90,3 +90,9 @@ def _by_status(status: int | None) -> tuple[Outcome, str]:
     if status == 401:
         return Outcome.BAD_CREDENTIALS, "authentication failed"
     return Outcome.PERMANENT, f"refused (HTTP {status})"
+
+
+def blocking_codes() -> frozenset[str]:
+    """Codes after which a contact is not messaged again until they write."""
+    return frozenset(str(code) for code, (outcome, _) in _CODES.items()
+                     if outcome.blocks_contact)

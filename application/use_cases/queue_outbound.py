@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from application.channel_policy import ChannelPolicy
-from application.errors import WindowClosed
+from application.errors import ContactBlocked, WindowClosed
 from application.policy import ConversationPolicy
 from application.ports.clock import Clock
 from application.ports.id_generator import IdGenerator
@@ -20,7 +20,7 @@ from application.ports.job_queue import JobQueue
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SEND_MESSAGE, SendMessagePayload
 from application.use_cases.conversations import open_conversation, retry_on_conflict
-from application.use_cases.window import window_is_open
+from application.use_cases.window import contact_block, window_is_open
 from domain.conversation import Conversation
 from domain.long_text import split_text
 from domain.message import DeliveryStatus, Direction, Message, MessageType
@@ -114,6 +114,12 @@ class QueueOutboundMessage:
                     if (earlier.direction is Direction.OUTBOUND
                             and earlier.metadata.get("idempotency_key") == request.idempotency_key):
                         return earlier, True
+            blocked = await contact_block(uow, contact, channel)
+            if blocked is not None:
+                raise ContactBlocked(
+                    f"{contact} opted out or cannot be reached (Twilio error {blocked}); "
+                    "nothing is sent until they write"
+                )
             if request.template is None and not await window_is_open(
                 uow, contact, channel, now - self._channel.window
             ):

@@ -34,7 +34,7 @@ from application.ports.message_sender import MessageSender, OutboundEnvelope
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SendMessagePayload
 from application.use_cases.conversations import retry_on_conflict
-from application.use_cases.window import window_is_open
+from application.use_cases.window import contact_block, window_is_open
 from domain.delivery_errors import Outcome
 from domain.long_text import split_text
 from domain.message import DeliveryStatus, Direction, Message
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 _CLAIMED = DeliveryStatus.SENDING
 _ACCEPTED = DeliveryStatus.SENT
 WINDOW_CLOSED = "WINDOW_CLOSED"
+CONTACT_BLOCKED = "CONTACT_BLOCKED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,9 @@ class SendOutboundMessage:
                 raise PermanentJobError(f"no outbound message {message_id}")
             progress = PartProgress.from_metadata(message.metadata)
             if message.status is DeliveryStatus.PENDING:
-                message = await self._apply_window(uow, message)
+                message = await self._apply_block(uow, message)
+                if message.status is DeliveryStatus.PENDING:
+                    message = await self._apply_window(uow, message)
                 if message.status is DeliveryStatus.FAILED:
                     return DeliveryStatus.FAILED
                 if progress is None:
@@ -122,6 +125,22 @@ class SendOutboundMessage:
             await uow.commit()
         index = progress.next_index
         return _Claim(claimed, index, self._envelope(claimed, index), index + 1 >= progress.total)
+
+    async def _apply_block(self, uow: UnitOfWork, message: Message) -> Message:
+        """FAILED (stored) when the contact opted out or is unreachable and has not written
+        since; the message unchanged otherwise."""
+        if PartProgress.from_metadata(message.metadata) is not None:
+            return message  # a send already under way (parts went out) is finished
+        code = await contact_block(uow, message.to_address, message.from_address)
+        if code is None:
+            return message
+        log.warning("message %s not sent: the contact is blocked (%s)", message.id, code)
+        await uow.messages.compare_and_set_status(
+            message.id, {DeliveryStatus.PENDING}, DeliveryStatus.FAILED, self._clock.now(),
+            error_code=CONTACT_BLOCKED,
+        )
+        await uow.commit()
+        return replace(message, status=DeliveryStatus.FAILED, error_code=CONTACT_BLOCKED)
 
     async def _apply_window(self, uow: UnitOfWork, message: Message) -> Message:
         """The message as it may be sent now; FAILED (stored) when the window forbids it."""

@@ -182,3 +182,35 @@ def test_inbound_media_is_downloaded_before_the_reply_and_a_failing_one_blocks_n
     assert text_reply.created_at <= inbound.updated_at
     photo_path = photo_url.removeprefix(twilio.base_url)
     assert [ok for path, ok in twilio.media_requests if path == photo_path] == [True] * 3
+
+
+def test_an_opted_out_contact_is_not_messaged_again_until_they_write(
+    world: Any, twilio: FakeTwilioServer
+) -> None:
+    from application.errors import ContactBlocked
+    from application.use_cases.queue_outbound import OutboundRequest, QueueOutboundMessage
+
+    w: World = world()
+    twilio.fail_next(status=400, code=21610, message="Attempt to send to unsubscribed recipient")
+    first, second = "SM" + "3" * 32, "SM" + "4" * 32
+    _intake_media(w, first, "hello", [])
+    worker = w.start_worker()
+    refused = _wait_for(w, first, "failed")
+    assert refused.error_code == "21610"
+    assert refused.metadata["error"]["outcome"] == "opted_out"
+
+    async def operator_send(container: Any) -> Any:
+        try:
+            await container[QueueOutboundMessage].execute(OutboundRequest(
+                owner_id=w.settings.owner_account_sid, channel=OUR_NUMBER, to=CONTACT,
+                body="a promotion"))
+        except ContactBlocked as exc:
+            return exc
+        return None
+
+    assert isinstance(w.run(operator_send), ContactBlocked)
+    # The contact writes again: replies flow again.
+    _intake_media(w, second, "hi again", [])
+    _wait_for(w, second, "sent")
+    assert [s.body for s in twilio.sent] == ["Echo: hi again"]
+    worker.kill()
