@@ -214,3 +214,27 @@ def test_an_opted_out_contact_is_not_messaged_again_until_they_write(
     _wait_for(w, second, "sent")
     assert [s.body for s in twilio.sent] == ["Echo: hi again"]
     worker.kill()
+
+
+def test_a_status_callback_before_the_sid_is_recorded_is_applied_once_it_is(
+    world: Any, twilio: FakeTwilioServer
+) -> None:
+    from application.use_cases.record_delivery_status import RecordDeliveryStatus, StatusUpdate
+
+    w: World = world()
+    sid = "SM" + "d" * 32
+    twilio.next_sids.append(sid)
+
+    async def early_callbacks(container: Any) -> list[bool]:
+        record = container[RecordDeliveryStatus]
+        # "delivered" and then a stale "sent": forward only, whatever order they land in.
+        return [await record.execute(StatusUpdate(sid, "delivered")),
+                await record.execute(StatusUpdate(sid, "sent"))]
+
+    assert w.run(early_callbacks) == [False, False]  # no message has that sid yet: kept
+    [inbound_sid] = w.intake("hello")
+    w.start_worker()
+    reply = _wait_for(w, inbound_sid, "delivered")
+    assert reply.provider_sid == sid
+    time.sleep(3.0)  # the kept "sent" has had its try: it must not move the status back
+    assert _reply(w, inbound_sid).status.value == "delivered"  # type: ignore[union-attr]

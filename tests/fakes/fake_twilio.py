@@ -123,6 +123,8 @@ class FakeTwilioServer:
         self.reply_status = "queued"
         # Content API templates the account has (ContentSid); others are refused (21655).
         self.templates: set[str] = {DEFAULT_TEMPLATE_SID}
+        # Sids the next accepted messages get (tests that must know a sid beforehand).
+        self.next_sids: deque[str] = deque()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._sent: list[RecordedRequest] = []
@@ -307,7 +309,8 @@ class FakeTwilioServer:
             return twilio_error(
                 400, 21617, "The concatenated message body exceeds the 1600 character limit."
             ), None
-        sid = "SM" + uuid.uuid4().hex
+        with self._lock:
+            sid = self.next_sids.popleft() if self.next_sids else "SM" + uuid.uuid4().hex
         return JSONResponse(self._resource(sid, account_sid, fields, media), 201), sid
 
     def _resource(
