@@ -14,13 +14,14 @@ as before.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from application.errors import DeliveryFailed, PermanentJobError
 from application.policy import ConversationPolicy
 from application.ports.clock import Clock
 from application.ports.id_generator import IdGenerator
 from application.ports.job_queue import JobQueue
-from application.ports.responder import Responder
+from application.ports.responder import Reply, Responder
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SEND_MESSAGE, GenerateReplyPayload, SendMessagePayload
 from application.use_cases.send_outbound import SendOutboundMessage
@@ -103,21 +104,26 @@ class GenerateReply:
         )
         return conversation, list(history)
 
-    async def _store_reply(self, inbound: Message, text: str) -> Message:
+    async def _store_reply(self, inbound: Message, answer: str | Reply) -> Message:
         now = self._clock.now()
+        reply = answer if isinstance(answer, Reply) else Reply(answer)
+        metadata: dict[str, Any] = {}
+        if reply.media_urls:
+            metadata["media"] = [{"url": url, "content_type": ""} for url in reply.media_urls]
         candidate = Message(
             id=self._ids.new_id(),
             conversation_id=inbound.conversation_id,
             owner_id=inbound.owner_id,
             direction=Direction.OUTBOUND,
-            type=MessageType.TEXT,
-            body=text,
+            type=MessageType.MEDIA if reply.media_urls else MessageType.TEXT,
+            body=reply.text,
             from_address=inbound.to_address,
             to_address=inbound.from_address,
             status=DeliveryStatus.PENDING,
             created_at=now,
             updated_at=now,
             reply_to_id=inbound.id,
+            metadata=metadata,
         )
         async with self._uow as uow:
             if await uow.messages.add_if_new(candidate):

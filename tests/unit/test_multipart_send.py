@@ -184,3 +184,24 @@ async def test_a_reply_past_the_window_uses_the_fallback_template(fakes: Fakes) 
     [sent] = twilio.taken
     assert sent.content_sid == "HX" + "b" * 32
     assert (await _stored(fakes, reply.id)).metadata["template"]["fallback"] is True
+
+
+async def test_a_responder_can_attach_media_sent_with_the_first_part(fakes: Fakes) -> None:
+    from collections.abc import Sequence
+
+    from application.ports.responder import Reply
+    from domain.conversation import Conversation
+
+    class _WithPicture:
+        async def reply(self, conversation: Conversation, message: Message,
+                        history: Sequence[Message]) -> Reply:
+            return Reply("Here it is. " + LONG, ("https://example.com/map.png",))
+
+    fakes.responder = _WithPicture()  # type: ignore[assignment]
+    result = await fakes.receive().execute(inbound(body="where?"))
+    reply = await fakes.generate().execute(GenerateReplyPayload(result.message_id))
+    twilio = _Twilio()
+    await SendOutboundMessage(fakes.uow(), twilio, fakes.clock).execute(
+        SendMessagePayload(reply.id))
+    assert [e.media_urls for e in twilio.taken] == [("https://example.com/map.png",), (), ()]
+    assert (await _stored(fakes, reply.id)).type.value == "media"
