@@ -43,9 +43,12 @@ def split_text(text: str, limit: int = TWILIO_MAX_PART_CHARS) -> list[str]:
         return [text]
     parts: list[str] = []
     rest = text
-    while utf16_length(rest) > limit:
+    remaining = utf16_length(text)  # kept up to date: measuring the rest each time is O(n²)
+    while remaining > limit:
         cut = _cut(rest, limit)
-        parts.append(rest[:cut])
+        part = rest[:cut]
+        parts.append(part)
+        remaining -= utf16_length(part)
         rest = rest[cut:]
     if rest:
         parts.append(rest)
