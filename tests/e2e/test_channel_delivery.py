@@ -238,3 +238,37 @@ def test_a_status_callback_before_the_sid_is_recorded_is_applied_once_it_is(
     assert reply.provider_sid == sid
     time.sleep(3.0)  # the kept "sent" has had its try: it must not move the status back
     assert _reply(w, inbound_sid).status.value == "delivered"  # type: ignore[union-attr]
+
+
+def test_a_callback_error_code_is_stored_with_its_meaning_and_blocks_the_contact(
+    world: Any, twilio: FakeTwilioServer
+) -> None:
+    from application.errors import ContactBlocked
+    from application.use_cases.queue_outbound import OutboundRequest, QueueOutboundMessage
+    from application.use_cases.record_delivery_status import RecordDeliveryStatus, StatusUpdate
+
+    w: World = world()
+    sid = "SM" + "e" * 32
+    twilio.next_sids.append(sid)
+    [inbound_sid] = w.intake("hello")
+    w.start_worker()
+    _wait_for(w, inbound_sid, "sent")
+
+    async def callback_then_operator(container: Any) -> Any:
+        changed = await container[RecordDeliveryStatus].execute(
+            StatusUpdate(sid, "undelivered", "30003"))
+        try:
+            await container[QueueOutboundMessage].execute(OutboundRequest(
+                owner_id=w.settings.owner_account_sid, channel=OUR_NUMBER, to=CONTACT,
+                body="are you there?"))
+        except ContactBlocked as exc:
+            return changed, exc
+        return changed, None
+
+    changed, refused = w.run(callback_then_operator)
+    assert changed is True and isinstance(refused, ContactBlocked)
+    reply = _reply(w, inbound_sid)
+    assert reply is not None and reply.status.value == "undelivered"
+    assert reply.error_code == "30003"
+    assert reply.metadata["error"] == {"code": "30003", "outcome": "contact_unreachable",
+                                       "meaning": "unreachable destination handset"}
