@@ -272,3 +272,28 @@ def test_a_callback_error_code_is_stored_with_its_meaning_and_blocks_the_contact
     assert reply.error_code == "30003"
     assert reply.metadata["error"] == {"code": "30003", "outcome": "contact_unreachable",
                                        "meaning": "unreachable destination handset"}
+
+
+@pytest.mark.parametrize("fallback", [True, False])
+def test_a_reply_delayed_past_the_window_uses_the_fallback_template_or_fails(
+    world: Any, twilio: FakeTwilioServer, fallback: bool
+) -> None:
+    from tests.fakes.fake_twilio import DEFAULT_TEMPLATE_SID
+
+    # A window of about a second; the worker starts after it closed.
+    extra = {"TWILIO_WINDOW_HOURS": "0.0003"}
+    if fallback:
+        extra["TWILIO_FALLBACK_CONTENT_SID"] = DEFAULT_TEMPLATE_SID
+    w: World = world(**extra)
+    [sid] = w.intake("hello")
+    time.sleep(1.5)
+    w.start_worker()
+    if fallback:
+        reply = _wait_for(w, sid, "sent")
+        [sent] = twilio.sent
+        assert sent.content_sid == DEFAULT_TEMPLATE_SID and sent.body is None
+        assert reply.metadata["template"]["fallback"] is True
+    else:
+        reply = _wait_for(w, sid, "failed")
+        assert reply.error_code == "WINDOW_CLOSED"
+        assert twilio.attempts == []  # refused before calling Twilio
