@@ -31,6 +31,8 @@ from adapters.psycopg.pool import ConnectionPool
 from adapters.psycopg.unit_of_work import PsycopgUnitOfWork
 from adapters.sqlalchemy.engine import create_engine_for, make_session_factory, sync_url
 from adapters.sqlalchemy.unit_of_work import SqlaUnitOfWork
+from application.ports.conversation_repository import ConversationRepository
+from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from domain.conversation import Conversation, ConversationStatus
 from domain.ids import new_ulid
@@ -125,13 +127,13 @@ async def through_port(make_uow: Callable[[], UnitOfWork], conversation_id: str,
     started = time.perf_counter()
     for m in messages:
         async with make_uow() as uow:
-            await uow.messages.create(m)
+            await uow.repository(MessageRepository).create(m)
             await uow.commit()
     inserts = rate(ROWS, started)
     started = time.perf_counter()
     for m in messages:
         async with make_uow() as uow:
-            await uow.messages.get_by_id(m.id)
+            await uow.repository(MessageRepository).get_by_id(m.id)
     return inserts, rate(ROWS, started)
 
 
@@ -140,7 +142,7 @@ async def psycopg_backend(dsn: str, conversation_id: str) -> tuple[float, float]
     try:
         async def warm_up() -> None:
             async with PsycopgUnitOfWork(pool) as uow:
-                await uow.messages.count()
+                await uow.repository(MessageRepository).count()
 
         return await through_port(lambda: PsycopgUnitOfWork(pool), conversation_id, warm_up)
     finally:
@@ -153,7 +155,7 @@ async def sqlalchemy_backend(dsn: str, conversation_id: str) -> tuple[float, flo
     try:
         async def warm_up() -> None:
             async with SqlaUnitOfWork(sessions) as uow:
-                await uow.messages.count()
+                await uow.repository(MessageRepository).count()
 
         return await through_port(lambda: SqlaUnitOfWork(sessions), conversation_id, warm_up)
     finally:
@@ -172,7 +174,7 @@ async def supabase_backend(dsn: str, conversation_id: str) -> tuple[float, float
     try:
         async def warm_up() -> None:
             async with SupabaseUnitOfWork(connection) as uow:
-                await uow.messages.count()
+                await uow.repository(MessageRepository).count()
 
         return await through_port(lambda: SupabaseUnitOfWork(connection), conversation_id,
                                   warm_up)
@@ -184,7 +186,7 @@ async def supabase_backend(dsn: str, conversation_id: str) -> tuple[float, float
 async def run(dsn: str) -> None:
     conv = conversation()
     async with PsycopgUnitOfWork(pool := ConnectionPool(dsn)) as uow:
-        await uow.conversations.create(conv)
+        await uow.repository(ConversationRepository).create(conv)
         await uow.commit()
     await pool.close()
     # Rounds interleave the backends so a burst of load elsewhere on the machine hits all

@@ -15,6 +15,7 @@ import httpx
 from twilio.request_validator import RequestValidator
 
 from adapters.fastapi.webhooks import PREFIX
+from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from bootstrap.container import Resources, build_container
 from bootstrap.settings import Settings
@@ -85,8 +86,9 @@ async def _wait_for_reply(settings: Settings, message_sid: str, timeout: float) 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             async with container[UnitOfWork] as uow:
-                inbound = await uow.messages.get_by_provider_sid(message_sid)
-                reply = await uow.messages.get_reply_to(inbound.id) if inbound else None
+                messages = uow.repository(MessageRepository)
+                inbound = await messages.get_by_provider_sid(message_sid)
+                reply = await messages.get_reply_to(inbound.id) if inbound else None
             if reply is not None:
                 return reply.body
             await asyncio.sleep(0.05)

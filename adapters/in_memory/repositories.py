@@ -1,9 +1,11 @@
-"""In-memory repositories: the SQL adapter's contract, held in dicts, for tests and demos.
+"""In-memory repositories: the SQL adapters' contract, held in dicts, for tests and demos.
 
 Committed rows live in an ``InMemoryStore``; each unit of work edits its own copy of the
 tables and hands it back on commit (see ``InMemoryUnitOfWork``). Stored entities are never
 mutated in place, and every entity going in or out is copied, so a caller holding one
-cannot change what is stored.
+cannot change what is stored. Unique keys come from each entity's ``EntitySpec``; foreign
+keys and their ON DELETE actions are a module's extension's business (as in
+``conversation_repositories.py``).
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import asyncio
 import builtins
 import copy
 import json
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from application.errors import ConcurrencyError, InvalidQuery, NotFound
+from application.entities import ColumnType, EntitySpec, Identified, UniqueKey
+from application.errors import ConcurrencyError, InvalidQuery
 from application.ports.condition_matcher import matcher
 from application.ports.repository import (
     Condition,
@@ -26,25 +29,22 @@ from application.ports.repository import (
     decode_cursor,
     encode_cursor,
 )
-from domain.conversation import Conversation, ConversationStatus
-from domain.errors import DuplicateMessage
-from domain.message import DeliveryStatus, Direction, Message
 
-E = TypeVar("E", Conversation, Message)
-
-_TIMESTAMPS = ("created_at", "updated_at", "last_message_at")
+E = TypeVar("E", bound=Identified)
 
 
 @dataclass(slots=True)
 class Tables:
-    """One copy of every table, keyed by id."""
+    """One copy of every table (by name), each keyed by id."""
 
-    conversations: dict[str, Conversation] = field(default_factory=dict)
-    messages: dict[str, Message] = field(default_factory=dict)
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def table(self, name: str) -> dict[str, Any]:
+        return self.rows.setdefault(name, {})
 
     def copy(self) -> Tables:
         # Shallow on purpose: entities are replaced, never mutated, once stored.
-        return Tables(dict(self.conversations), dict(self.messages))
+        return Tables({name: dict(rows) for name, rows in self.rows.items()})
 
 
 @dataclass(slots=True)
@@ -58,46 +58,72 @@ class InMemoryStore:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-def _stored_form(entity: E) -> E:
-    """What the database would keep: aware UTC timestamps, JSON-shaped metadata."""
-    changes: dict[str, object] = {}
-    for name in _TIMESTAMPS:
-        value = getattr(entity, name, None)
-        if value is None:
-            continue
+def _normal(value: Any, kind: ColumnType) -> Any:
+    if value is None:
+        return None
+    if kind is ColumnType.DATETIME:
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"naive datetime {value.isoformat()} refused: pass an aware datetime")
-        changes[name] = value.astimezone(UTC)
-    if isinstance(entity, Message):
+        return value.astimezone(UTC)
+    if kind is ColumnType.JSON:
         # A JSON round trip, as in a JSON column: tuples become lists, non-JSON fails.
-        changes["metadata"] = json.loads(json.dumps(entity.metadata))
-    return replace(entity, **changes)  # type: ignore[arg-type]
+        return json.loads(json.dumps(value))
+    return value
+
+
+def _where_holds(key: UniqueKey, entity: object) -> bool:
+    return key.where is None or getattr(entity, key.where[0]) == key.where[1]
 
 
 class InMemoryRepository(Generic[E]):
-    """The generic CRUD part, over one table of a unit's working copy."""
+    """CRUD over any declared entity, over one table of a unit's working copy."""
 
-    entity_type: ClassVar[type]
-    unfilterable: ClassVar[frozenset[str]] = frozenset()
-
-    def __init__(self, tables: Callable[[], Tables]) -> None:
+    def __init__(self, tables: Callable[[], Tables], spec: EntitySpec[E]) -> None:
         # A callable, because the unit swaps its working copy on rollback.
         self._tables = tables
+        self.spec = spec
+        self._kinds = {c.name: c.type for c in spec.columns}
 
     # -- hooks ------------------------------------------------------------------------
     def _rows(self) -> dict[str, E]:
-        raise NotImplementedError
+        return self._tables().table(self.spec.table)
 
     def _check_constraints(self, entity: E, replacing: str | None) -> None:
         """Raise the error the database would for ``entity`` (``replacing`` its own row)."""
-        raise NotImplementedError
+        error = self._unique_violation(entity, replacing)
+        if error is not None:
+            raise error
 
     def _on_delete(self, entity_id: str) -> None:
         """Foreign key actions (cascade, set null) of deleting ``entity_id``."""
 
+    # -- unique keys ------------------------------------------------------------------
+    def _unique_violation(self, entity: E, replacing: str | None) -> Exception | None:
+        """The declared error of the first key ``entity`` would break, or None."""
+        if replacing is None and entity.id in self._rows():
+            return self.spec.conflict("", self.spec.to_row(entity))
+        for key in self.spec.unique:
+            values = [getattr(entity, c) for c in key.columns]
+            # As in SQL: a NULL in the key never conflicts; a partial key only counts rows
+            # it covers.
+            if any(v is None for v in values) or not _where_holds(key, entity):
+                continue
+            for other in self._rows().values():
+                if (other.id != entity.id and _where_holds(key, other)
+                        and [getattr(other, c) for c in key.columns] == values):
+                    return key.error(self.spec.to_row(entity))
+        return None
+
+    def _stored_form(self, entity: E) -> E:
+        """What the database would keep: aware UTC timestamps, JSON-shaped values."""
+        row = self.spec.to_row(entity)
+        return self.spec.from_row({k: _normal(v, self._kinds[k]) for k, v in row.items()})
+
     # -- port methods -----------------------------------------------------------------
     async def create(self, entity: E) -> E:
-        stored = _stored_form(entity)
+        stored = self._stored_form(entity)
         self._check_constraints(stored, replacing=None)
         self._rows()[stored.id] = stored
         return copy.deepcopy(entity)
@@ -109,13 +135,14 @@ class InMemoryRepository(Generic[E]):
         current = self._rows().get(entity.id)
         if current is None or current.version != entity.version:
             raise ConcurrencyError(
-                f"{self.entity_type.__name__} {entity.id} is not at version "
+                f"{self.spec.table} {entity.id} is not at version "
                 f"{entity.version} (or is gone)"
             )
-        stored = _stored_form(replace(entity, version=entity.version + 1))
+        bumped = cast(E, replace(cast(Any, entity), version=entity.version + 1))
+        stored = self._stored_form(bumped)
         self._check_constraints(stored, replacing=entity.id)
         self._rows()[entity.id] = stored
-        return copy.deepcopy(replace(entity, version=entity.version + 1))
+        return copy.deepcopy(bumped)
 
     async def delete(self, entity_id: str) -> bool:
         if self._rows().pop(entity_id, None) is None:
@@ -144,10 +171,9 @@ class InMemoryRepository(Generic[E]):
         check_conditions(conditions, self.columns())
         return self._page(matcher(conditions), limit, cursor)
 
-    @classmethod
-    def columns(cls) -> frozenset[str]:
+    def columns(self) -> frozenset[str]:
         """The columns callers may filter and query on."""
-        return frozenset(f.name for f in fields(cls.entity_type)) - cls.unfilterable
+        return self.spec.filterable
 
     # -- shared helpers ---------------------------------------------------------------
     def _matcher(self, filters: Mapping[str, object]) -> Callable[[E], bool]:
@@ -155,7 +181,7 @@ class InMemoryRepository(Generic[E]):
         unknown = sorted(str(name) for name in filters if name not in allowed)
         if unknown:
             names = ", ".join(map(repr, unknown))
-            raise InvalidQuery(f"cannot filter {self.entity_type.__name__} by {names}")
+            raise InvalidQuery(f"cannot filter {self.spec.table} by {names}")
         wanted = dict(filters)
         return lambda e: all(getattr(e, k) == v for k, v in wanted.items())
 
@@ -177,161 +203,3 @@ class InMemoryRepository(Generic[E]):
         return None if entity is None else copy.deepcopy(entity)
 
 
-class InMemoryConversationRepository(InMemoryRepository[Conversation]):
-    entity_type = Conversation
-
-    def _rows(self) -> dict[str, Conversation]:
-        return self._tables().conversations
-
-    def _check_constraints(self, entity: Conversation, replacing: str | None) -> None:
-        taken = replacing is None and entity.id in self._rows()
-        if entity.status is ConversationStatus.OPEN:
-            other = self._find_open(entity.owner_id, entity.contact)
-            taken = taken or (other is not None and other.id != entity.id)
-        if taken:
-            raise ConcurrencyError(
-                f"conversation {entity.id} conflicts with a stored one "
-                "(same id, or an open conversation for this owner and contact exists)"
-            )
-
-    def _on_delete(self, entity_id: str) -> None:
-        # ON DELETE CASCADE for its messages, then SET NULL for replies pointing at them.
-        messages = self._tables().messages
-        gone = {m.id for m in messages.values() if m.conversation_id == entity_id}
-        for message_id in gone:
-            del messages[message_id]
-        for other in [m for m in messages.values() if m.reply_to_id in gone]:
-            messages[other.id] = replace(other, reply_to_id=None)
-
-    def _find_open(self, owner_id: str, contact: str) -> Conversation | None:
-        for c in self._rows().values():
-            if c.owner_id == owner_id and c.contact == contact and c.status == "open":
-                return c
-        return None
-
-    async def get_open(self, owner_id: str, contact: str) -> Conversation | None:
-        return self._out(self._find_open(owner_id, contact))
-
-    async def add_open_or_get(self, conversation: Conversation) -> Conversation:
-        if conversation.status is not ConversationStatus.OPEN:
-            raise ValueError("add_open_or_get takes an open conversation")
-        if (
-            conversation.id not in self._rows()
-            and self._find_open(conversation.owner_id, conversation.contact) is None
-        ):
-            self._rows()[conversation.id] = _stored_form(conversation)
-        stored = self._find_open(conversation.owner_id, conversation.contact)
-        if stored is None:
-            raise ConcurrencyError(f"conversation id {conversation.id} is taken by a closed one")
-        return copy.deepcopy(stored)
-
-
-class InMemoryMessageRepository(InMemoryRepository[Message]):
-    entity_type = Message
-    # JSON equality differs between backends; the SQL adapter refuses it too.
-    unfilterable = frozenset({"metadata"})
-
-    def _rows(self) -> dict[str, Message]:
-        return self._tables().messages
-
-    def _unique_conflict(self, entity: Message, replacing: str | None) -> bool:
-        if replacing is None and entity.id in self._rows():
-            return True
-        return any(
-            other.id != entity.id
-            and (
-                (entity.provider_sid is not None and other.provider_sid == entity.provider_sid)
-                or (entity.reply_to_id is not None and other.reply_to_id == entity.reply_to_id)
-            )
-            for other in self._rows().values()
-        )
-
-    def _check_references(self, entity: Message) -> None:
-        missing_reply_target = (
-            entity.reply_to_id is not None and entity.reply_to_id not in self._rows()
-        )
-        if entity.conversation_id not in self._tables().conversations or missing_reply_target:
-            raise NotFound(f"message {entity.id} refers to a missing conversation or message")
-
-    def _check_constraints(self, entity: Message, replacing: str | None) -> None:
-        if self._unique_conflict(entity, replacing):
-            raise DuplicateMessage(entity.provider_sid or entity.reply_to_id or entity.id)
-        self._check_references(entity)
-
-    def _on_delete(self, entity_id: str) -> None:
-        rows = self._rows()
-        for other in [m for m in rows.values() if m.reply_to_id == entity_id]:
-            rows[other.id] = replace(other, reply_to_id=None)
-
-    async def add_if_new(self, message: Message) -> bool:
-        stored = _stored_form(message)
-        if self._unique_conflict(stored, replacing=None):
-            return False
-        self._check_references(stored)
-        self._rows()[stored.id] = stored
-        return True
-
-    async def get_by_provider_sid(self, provider_sid: str) -> Message | None:
-        found = [m for m in self._rows().values() if m.provider_sid == provider_sid]
-        return self._out(found[0] if found else None)
-
-    async def get_reply_to(self, message_id: str) -> Message | None:
-        found = [m for m in self._rows().values() if m.reply_to_id == message_id]
-        return self._out(found[0] if found else None)
-
-    async def list_for_conversation(
-        self, conversation_id: str, *, limit: int = 50, cursor: str | None = None
-    ) -> Page[Message]:
-        return self._page(lambda m: m.conversation_id == conversation_id, limit, cursor)
-
-    async def latest_for_conversation(
-        self, conversation_id: str, limit: int
-    ) -> builtins.list[Message]:
-        if limit < 1:
-            return []
-        rows = self._sorted(lambda m: m.conversation_id == conversation_id)
-        return [self._copy(m) for m in rows[-limit:]]
-
-    async def compare_and_set_status(
-        self,
-        message_id: str,
-        expected: Collection[DeliveryStatus],
-        new: DeliveryStatus,
-        at: datetime,
-        *,
-        provider_sid: str | None = None,
-        error_code: str | None = None,
-    ) -> bool:
-        current = self._rows().get(message_id)
-        if current is None or current.status not in set(expected):
-            return False
-        changed = replace(
-            current,
-            status=DeliveryStatus(new),
-            updated_at=at,
-            version=current.version + 1,
-            provider_sid=current.provider_sid if provider_sid is None else provider_sid,
-            error_code=current.error_code if error_code is None else error_code,
-        )
-        stored = _stored_form(changed)
-        if self._unique_conflict(stored, replacing=message_id):
-            raise DuplicateMessage(provider_sid or message_id)
-        self._rows()[message_id] = stored
-        return True
-
-    async def awaiting_reply(
-        self, older_than: datetime, limit: int = 100
-    ) -> builtins.list[Message]:
-        if limit < 1:
-            return []
-        if older_than.tzinfo is None:
-            raise ValueError("naive datetime refused: pass an aware datetime")
-        replied = {m.reply_to_id for m in self._rows().values() if m.reply_to_id is not None}
-        rows = self._sorted(
-            lambda m: (
-                m.direction is Direction.INBOUND
-                and m.created_at < older_than
-                and m.id not in replied
-            )
-        )
-        return [self._copy(m) for m in rows[:limit]]

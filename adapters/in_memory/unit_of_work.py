@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import Any, Self, TypeVar, cast
 
-from adapters.in_memory.repositories import (
-    InMemoryConversationRepository,
-    InMemoryMessageRepository,
-    InMemoryStore,
-    Tables,
-)
-from application.ports.conversation_repository import ConversationRepository
-from application.ports.message_repository import MessageRepository
+from adapters.in_memory.conversation_repositories import BUILT_IN, RepositoryClass
+from adapters.in_memory.repositories import InMemoryRepository, InMemoryStore, Tables
+from application.entities import EntityRegistry, EntitySpec
+from application.ports.repository import Repository
+
+R = TypeVar("R")
+E = TypeVar("E")
 
 
 class InMemoryUnitOfWork:
@@ -22,18 +21,29 @@ class InMemoryUnitOfWork:
     concurrent change and racing inserts are decided one after the other, as under
     SQLite's ``BEGIN IMMEDIATE``. Like the SQL one it may be entered again once closed,
     but a task must not open a second unit on the same store while one is open (it would
-    wait for itself).
+    wait for itself). ``registry``: the entities it serves (default: the built-in ones).
     """
 
-    # Typed as the ports: Protocol attributes are invariant, and this checks conformance.
-    conversations: ConversationRepository
-    messages: MessageRepository
-
-    def __init__(self, store: InMemoryStore) -> None:
+    def __init__(
+        self, store: InMemoryStore, registry: EntityRegistry[RepositoryClass] | None = None
+    ) -> None:
         self._store = store
+        self._registry = BUILT_IN if registry is None else registry
         self._work: Tables | None = None
-        self.conversations = InMemoryConversationRepository(self._tables)
-        self.messages = InMemoryMessageRepository(self._tables)
+        self._repositories: dict[str, InMemoryRepository[Any]] = {}
+
+    def repository(self, port: type[R]) -> R:
+        return cast(R, self._bound(*self._registry.for_port(port)))
+
+    def repository_for(self, entity: type[E]) -> Repository[E]:
+        return cast(Repository[E], self._bound(*self._registry.for_entity(entity)))
+
+    def _bound(self, spec: EntitySpec[Any], cls: RepositoryClass) -> InMemoryRepository[Any]:
+        # Bound to ``_tables`` (not to one copy): usable across rollbacks and re-entries.
+        found = self._repositories.get(spec.table)
+        if found is None:
+            found = self._repositories[spec.table] = cls(self._tables, spec)
+        return found
 
     async def __aenter__(self) -> Self:
         if self._work is not None:

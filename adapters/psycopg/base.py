@@ -1,18 +1,23 @@
-"""The generic repository over one table: CRUD, filters, keyset pages, operator queries."""
+"""The generic repository over any declared entity's table: CRUD, filters, keyset pages,
+operator queries. Statements are composed from the ``EntitySpec``, once per table."""
 
 from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, ClassVar, Generic, TypeVar
+from datetime import UTC
+from typing import Any, Generic, TypeVar, cast
 
 import psycopg2
 from psycopg2 import sql
+from psycopg2.extras import Json
 
+from adapters.psycopg.errors import UNIQUE_VIOLATION
 from adapters.psycopg.session import Cached, PgSession, Row
-from adapters.psycopg.statements import column_list, conditions, equality
-from application.errors import ConcurrencyError, InvalidQuery
+from adapters.psycopg.statements import column_list, conditions, equality, plain
+from application.entities import ColumnType, EntitySpec, Identified
+from application.errors import ConcurrencyError, InvalidQuery, NotFound
 from application.ports.repository import (
     Condition,
     Page,
@@ -20,57 +25,88 @@ from application.ports.repository import (
     decode_cursor,
     encode_cursor,
 )
-from domain.conversation import Conversation
-from domain.message import Message
 
-E = TypeVar("E", Conversation, Message)
+E = TypeVar("E", bound=Identified)
 
 _STATEMENTS: dict[str, Cached] = {}
 
 
+class _Layout:
+    """One spec's columns in statement order (``id`` first) and how values cross the wire."""
+
+    def __init__(self, spec: EntitySpec[Any]) -> None:
+        self.names = ("id", *(n for n in spec.column_names if n != "id"))
+        self.json = frozenset(spec.columns_of(ColumnType.JSON))
+        self.times = frozenset(spec.columns_of(ColumnType.DATETIME))
+        self.filterable = spec.filterable
+
+    def to_params(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        json, times = self.json, self.times
+        return tuple(
+            Json(row[n]) if n in json else (plain(row[n]) if n in times else row[n])
+            for n in self.names
+        )
+
+    def from_tuple(self, values: Row) -> dict[str, Any]:
+        row = dict(zip(self.names, values, strict=True))
+        for name in self.times:
+            value = row[name]
+            if value is not None:
+                # psycopg2 hands back the session's time zone; entities carry UTC.
+                row[name] = value.astimezone(UTC)
+        return row
+
+
+_LAYOUTS: dict[str, _Layout] = {}
+
+
 class PsycopgRepository(Generic[E]):
-    """Subclasses name the table and its columns (``id`` first, ``version`` last) and map
-    rows, in that column order, to entities and back."""
+    """CRUD over any declared entity; a module's extension subclasses it for its own
+    queries (see ``repositories.py``)."""
 
-    table: ClassVar[str]
-    column_names: ClassVar[tuple[str, ...]]
-    # Columns whose equality is not meaningful across backends (JSON), never filterable.
-    unfilterable: ClassVar[frozenset[str]] = frozenset()
-
-    def __init__(self, session: PgSession) -> None:
+    def __init__(self, session: PgSession, spec: EntitySpec[E]) -> None:
         self._session = session
+        self.spec = spec
+        self.table = spec.table
+        layout = _LAYOUTS.get(spec.table)
+        if layout is None:
+            layout = _LAYOUTS[spec.table] = _Layout(spec)
+        self._layout = layout
+        self.column_names = layout.names
 
     # -- hooks ------------------------------------------------------------------------
     def _to_row(self, entity: E) -> tuple[Any, ...]:
-        raise NotImplementedError
+        return self._layout.to_params(self.spec.to_row(entity))
 
     def _from_row(self, row: Row) -> E:
-        raise NotImplementedError
+        return self.spec.from_row(self._layout.from_tuple(row))
 
     def _integrity_error(self, error: psycopg2.Error, row: Sequence[Any]) -> Exception:
         """The application error for a constraint violation while writing ``row``."""
-        raise NotImplementedError
+        values = dict(zip(self.column_names, row, strict=False))
+        if error.pgcode == UNIQUE_VIOLATION:
+            name = getattr(error.diag, "constraint_name", None) or ""
+            return self.spec.conflict(f"{name} {error.pgerror or ''}", values)
+        # Otherwise a foreign key: a row this one refers to is missing.
+        return NotFound(f"{self.table} {values.get('id')} refers to a missing row")
 
-    # -- statements (composed once per class, rendered once per pool) ------------------
-    @classmethod
-    def _name(cls) -> sql.Composable:
-        return sql.Identifier(cls.table)
+    # -- statements (composed once per table, rendered once per pool) ------------------
+    def _name(self) -> sql.Composable:
+        return sql.Identifier(self.table)
 
-    @classmethod
-    def _select(cls) -> sql.Composable:
-        return sql.SQL("SELECT {} FROM {}").format(column_list(cls.column_names), cls._name())
+    def _select(self) -> sql.Composable:
+        return sql.SQL("SELECT {} FROM {}").format(column_list(self.column_names), self._name())
 
-    @classmethod
-    def _cached(cls, key: str, compose: Callable[[], sql.Composable]) -> Cached:
-        # Fixed statements are composed once per class: the hot paths skip rebuilding them.
-        full_key = f"{cls.table}.{key}"
+    def _cached(self, key: str, compose: Callable[[], sql.Composable]) -> Cached:
+        # Fixed statements are composed once per table: the hot paths skip rebuilding them.
+        full_key = f"{self.table}.{key}"
         found = _STATEMENTS.get(full_key)
         if found is None:
             found = _STATEMENTS[full_key] = Cached(full_key, compose())
         return found
 
     def _insert_statement(self, on_conflict_nothing: bool = False) -> Cached:
-        cls = type(self)
+        cls = self
         def compose() -> sql.Composable:
             insert = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
                 cls._name(),
@@ -82,7 +118,7 @@ class PsycopgRepository(Generic[E]):
             return sql.SQL("{} ON CONFLICT DO NOTHING RETURNING {}").format(
                 insert, sql.Identifier("id"))
 
-        return cls._cached(f"insert{on_conflict_nothing}", compose)
+        return self._cached(f"insert{on_conflict_nothing}", compose)
 
     # -- port methods -----------------------------------------------------------------
     async def create(self, entity: E) -> E:
@@ -96,9 +132,10 @@ class PsycopgRepository(Generic[E]):
         return await self._one(statement, [entity_id])
 
     async def update(self, entity: E) -> E:
-        cls = type(self)
-        values: tuple[Any, ...] = self._to_row(replace(entity, version=entity.version + 1))
-        names = cls.column_names[1:]  # every column but id, version included
+        cls = self
+        bumped = cast(E, replace(cast(Any, entity), version=entity.version + 1))
+        values: tuple[Any, ...] = self._to_row(bumped)
+        names = cls.column_names[1:]  # every column but id (always first), version included
         statement = self._cached("update", lambda: sql.SQL(
             "UPDATE {} SET {} WHERE {} = %s AND {} = %s").format(
             cls._name(),
@@ -111,7 +148,7 @@ class PsycopgRepository(Generic[E]):
             raise ConcurrencyError(
                 f"{cls.table} {entity.id} is not at version {entity.version} (or is gone)"
             )
-        return replace(entity, version=entity.version + 1)
+        return bumped
 
     async def delete(self, entity_id: str) -> bool:
         statement = self._cached("delete", lambda: sql.SQL("DELETE FROM {} WHERE {} = %s").format(
@@ -146,10 +183,9 @@ class PsycopgRepository(Generic[E]):
         check_conditions(conditions_, self.columns())
         return await self._page(conditions(conditions_), limit, cursor)
 
-    @classmethod
-    def columns(cls) -> frozenset[str]:
+    def columns(self) -> frozenset[str]:
         """The columns callers may filter and query on."""
-        return frozenset(cls.column_names) - cls.unfilterable
+        return self._layout.filterable
 
     # -- shared helpers ---------------------------------------------------------------
     def _checked(self, filters: Mapping[str, object]) -> Mapping[str, object]:

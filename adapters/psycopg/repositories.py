@@ -1,54 +1,30 @@
-"""Conversation and message repositories in raw SQL, bound to one unit's session."""
+"""The WhatsApp flow's repository extensions in raw SQL, bound to one unit's session."""
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection, Sequence
-from datetime import UTC, datetime
+from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 import psycopg2
 from psycopg2 import sql
-from psycopg2.extras import Json
 
 from adapters.psycopg.base import PsycopgRepository
-from adapters.psycopg.errors import UNIQUE_VIOLATION
-from adapters.psycopg.session import Row
 from adapters.psycopg.statements import plain
-from application.errors import ConcurrencyError, NotFound
+from application.conversation_entities import ENTITIES
+from application.entities import EntityRegistry, registry
+from application.errors import ConcurrencyError
+from application.ports.conversation_repository import ConversationRepository
+from application.ports.message_repository import MessageRepository
 from application.ports.repository import Page
 from domain.conversation import Conversation, ConversationStatus
 from domain.errors import DuplicateMessage
-from domain.message import DeliveryStatus, Direction, Message, MessageType
-
-
-def _utc(value: datetime) -> datetime:
-    # psycopg2 hands back the session's time zone; entities carry UTC.
-    return value.astimezone(UTC)
+from domain.message import DeliveryStatus, Direction, Message
 
 
 class PsycopgConversationRepository(PsycopgRepository[Conversation]):
-    table = "conversations"
-    column_names = ("id", "owner_id", "contact", "channel", "status", "created_at",
-                    "updated_at", "last_message_at", "version")
-
-    def _to_row(self, entity: Conversation) -> tuple[Any, ...]:
-        return (entity.id, entity.owner_id, entity.contact, entity.channel,
-                ConversationStatus(entity.status).value, plain(entity.created_at),
-                plain(entity.updated_at), plain(entity.last_message_at), entity.version)
-
-    def _from_row(self, row: Row) -> Conversation:
-        return Conversation(id=row[0], owner_id=row[1], contact=row[2], channel=row[3],
-                            status=ConversationStatus(row[4]), created_at=_utc(row[5]),
-                            updated_at=_utc(row[6]), last_message_at=_utc(row[7]),
-                            version=row[8])
-
-    def _integrity_error(self, error: psycopg2.Error, row: Sequence[Any]) -> Exception:
-        # The caller lost a race for the id or for the one open conversation's slot.
-        return ConcurrencyError(
-            f"conversation {row[0]} conflicts with a stored one "
-            "(same id, or an open conversation for this owner and contact exists)"
-        )
+    """The WhatsApp flow's conversation queries over the generic repository."""
 
     async def get_open(self, owner_id: str, contact: str) -> Conversation | None:
         statement = self._cached("open", lambda: sql.SQL(
@@ -69,33 +45,7 @@ class PsycopgConversationRepository(PsycopgRepository[Conversation]):
 
 
 class PsycopgMessageRepository(PsycopgRepository[Message]):
-    table = "messages"
-    column_names = ("id", "conversation_id", "owner_id", "direction", "type", "body",
-                    "from_address", "to_address", "status", "provider_sid", "reply_to_id",
-                    "error_code", "metadata", "created_at", "updated_at", "version")
-    unfilterable = frozenset({"metadata"})
-
-    def _to_row(self, entity: Message) -> tuple[Any, ...]:
-        return (entity.id, entity.conversation_id, entity.owner_id,
-                Direction(entity.direction).value, MessageType(entity.type).value, entity.body,
-                entity.from_address, entity.to_address, DeliveryStatus(entity.status).value,
-                entity.provider_sid, entity.reply_to_id, entity.error_code,
-                Json(entity.metadata), plain(entity.created_at), plain(entity.updated_at),
-                entity.version)
-
-    def _from_row(self, row: Row) -> Message:
-        return Message(id=row[0], conversation_id=row[1], owner_id=row[2],
-                       direction=Direction(row[3]), type=MessageType(row[4]), body=row[5],
-                       from_address=row[6], to_address=row[7], status=DeliveryStatus(row[8]),
-                       provider_sid=row[9], reply_to_id=row[10], error_code=row[11],
-                       metadata=row[12], created_at=_utc(row[13]), updated_at=_utc(row[14]),
-                       version=row[15])
-
-    def _integrity_error(self, error: psycopg2.Error, row: Sequence[Any]) -> Exception:
-        if error.pgcode == UNIQUE_VIOLATION:
-            return DuplicateMessage(str(row[9] or row[10] or row[0]))
-        # Otherwise a foreign key: the conversation or the replied-to message is missing.
-        return NotFound(f"message {row[0]} refers to a missing conversation or message")
+    """The WhatsApp flow's message queries over the generic repository."""
 
     async def add_if_new(self, message: Message) -> bool:
         _, returned = await self._write(self._insert_statement(on_conflict_nothing=True),
@@ -172,3 +122,12 @@ class PsycopgMessageRepository(PsycopgRepository[Message]):
                  created=sql.Identifier("created_at"), table=self._name(),
                  reply_to=sql.Identifier("reply_to_id"), id=sql.Identifier("id")))
         return await self._many(statement, [Direction.INBOUND.value, plain(older_than), limit])
+
+
+RepositoryClass = type[PsycopgRepository[Any]]
+# The flow's ports served by its extensions (bootstrap registers them the same way).
+EXTENSIONS: dict[type, RepositoryClass] = {
+    ConversationRepository: PsycopgConversationRepository,
+    MessageRepository: PsycopgMessageRepository,
+}
+BUILT_IN: EntityRegistry[RepositoryClass] = registry(ENTITIES, PsycopgRepository, EXTENSIONS)

@@ -3,35 +3,51 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import Any, Self, TypeVar, cast
 
 from psycopg2 import sql
 
+from adapters.psycopg.base import PsycopgRepository
 from adapters.psycopg.pool import ConnectionPool
-from adapters.psycopg.repositories import PsycopgConversationRepository, PsycopgMessageRepository
+from adapters.psycopg.repositories import BUILT_IN, RepositoryClass
 from adapters.psycopg.session import PgSession
-from application.ports.conversation_repository import ConversationRepository
-from application.ports.message_repository import MessageRepository
+from application.entities import EntityRegistry, EntitySpec
+from application.ports.repository import Repository
+
+R = TypeVar("R")
+E = TypeVar("E")
 
 
 class PsycopgUnitOfWork:
     """``async with uow:`` borrows a connection on its first statement; leaving without
-    ``commit()`` rolls back and returns it. Re-enterable once closed, one task at a time."""
+    ``commit()`` rolls back and returns it. Re-enterable once closed, one task at a time.
+    ``registry``: the entities it serves (default: the kernel's built-in ones)."""
 
-    # Typed as the ports: Protocol attributes are invariant, and this checks conformance.
-    conversations: ConversationRepository
-    messages: MessageRepository
-
-    def __init__(self, pool: ConnectionPool) -> None:
+    def __init__(
+        self, pool: ConnectionPool, registry: EntityRegistry[RepositoryClass] | None = None
+    ) -> None:
         self._pool = pool
+        self._registry = BUILT_IN if registry is None else registry
         self._session: PgSession | None = None
+        self._repositories: dict[str, PsycopgRepository[Any]] = {}
+
+    def repository(self, port: type[R]) -> R:
+        return cast(R, self._bound(*self._registry.for_port(port)))
+
+    def repository_for(self, entity: type[E]) -> Repository[E]:
+        return cast(Repository[E], self._bound(*self._registry.for_entity(entity)))
+
+    def _bound(self, spec: EntitySpec[Any], cls: RepositoryClass) -> PsycopgRepository[Any]:
+        found = self._repositories.get(spec.table)
+        if found is None:
+            found = self._repositories[spec.table] = cls(self._open_session(), spec)
+        return found
 
     async def __aenter__(self) -> Self:
         if self._session is not None:
             raise RuntimeError("this unit of work is already open; use one instance per task")
         self._session = PgSession(self._pool)
-        self.conversations = PsycopgConversationRepository(self._session)
-        self.messages = PsycopgMessageRepository(self._session)
+        self._repositories = {}
         return self
 
     async def __aexit__(

@@ -1,11 +1,11 @@
-"""The generic repository over one SQLAlchemy Core table, bound to one session."""
+"""The generic repository over any declared entity's table, bound to one session."""
 
 from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -26,7 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sqlalchemy.conditions import where_clauses
 from adapters.sqlalchemy.engine import sqlstate, translate_errors
-from application.errors import ConcurrencyError, InvalidQuery
+from adapters.sqlalchemy.schema import table_for
+from application.entities import EntitySpec, Identified
+from application.errors import ConcurrencyError, InvalidQuery, NotFound
 from application.ports.repository import (
     Condition,
     Page,
@@ -34,10 +36,12 @@ from application.ports.repository import (
     decode_cursor,
     encode_cursor,
 )
-from domain.conversation import Conversation
-from domain.message import Message
 
-E = TypeVar("E", Conversation, Message)
+E = TypeVar("E", bound=Identified)
+
+# Built once per table: a statement object keeps its cache key, so each call skips
+# building and hashing a new one (most of SQLAlchemy's cost per statement locally).
+_STATEMENTS: dict[tuple[str, str], Executable] = {}
 
 _UNIQUE_SQLITE_ERRORS = {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
 _UNIQUE_SQLSTATE = "23505"
@@ -55,26 +59,36 @@ def is_unique_violation(error: IntegrityError) -> bool:
     return "unique" in str(orig).lower()
 
 
+def _violation_text(error: IntegrityError) -> str:
+    """What names the broken constraint: the driver's message, plus asyncpg's name."""
+    orig = error.orig
+    cause = getattr(orig, "__cause__", None)
+    names = [getattr(x, "constraint_name", None) for x in (orig, cause)]
+    return " ".join([*(n for n in names if n), str(orig)])
+
+
 class SqlaRepository(Generic[E]):
-    """The generic CRUD part of every repository; subclasses map rows to entities."""
+    """CRUD over any declared entity; a module's extension subclasses it for its own
+    queries (see ``repositories.py``)."""
 
-    table: ClassVar[Table]
-    # Columns whose equality is not meaningful across backends (JSON), never filterable.
-    unfilterable: ClassVar[frozenset[str]] = frozenset()
-
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, spec: EntitySpec[E]) -> None:
         self._session = session
+        self.spec = spec
+        self.table: Table = table_for(spec)
 
     # -- hooks ------------------------------------------------------------------------
     def _to_row(self, entity: E) -> dict[str, Any]:
-        raise NotImplementedError
+        return self.spec.to_row(entity)
 
     def _from_row(self, row: RowMapping) -> E:
-        raise NotImplementedError
+        return self.spec.from_row(cast(Mapping[str, Any], row))
 
     def _integrity_error(self, error: IntegrityError, values: Mapping[str, Any]) -> Exception:
         """The application error for a constraint violation while writing ``values``."""
-        raise NotImplementedError
+        if is_unique_violation(error):
+            return self.spec.conflict(_violation_text(error), values)
+        # Otherwise a foreign key: a row this one refers to is missing.
+        return NotFound(f"{self.table.name} {values.get('id')} refers to a missing row")
 
     # -- port methods -----------------------------------------------------------------
     async def create(self, entity: E) -> E:
@@ -95,21 +109,20 @@ class SqlaRepository(Generic[E]):
             raise ConcurrencyError(
                 f"{self.table.name} {entity.id} is not at version {entity.version} (or is gone)"
             )
-        return replace(entity, version=entity.version + 1)
+        return cast(E, replace(cast(Any, entity), version=entity.version + 1))
 
-    @classmethod
-    def _update_statement(cls) -> Executable:
+    def _update_statement(self) -> Executable:
         """Every column but the id, at the expected version; built once per table."""
-        stmt = cls.__dict__.get("_update_cached")
+        key = (self.table.name, "update")
+        stmt = _STATEMENTS.get(key)
         if stmt is None:
-            c = cls.table.c
-            stmt = (
-                update(cls.table)
+            c = self.table.c
+            stmt = _STATEMENTS[key] = (
+                update(self.table)
                 .where(c.id == bindparam("p_id"), c.version == bindparam("p_version"))
-                .values({col.name: bindparam(f"v_{col.name}") for col in cls.table.columns
+                .values({col.name: bindparam(f"v_{col.name}") for col in self.table.columns
                          if col.name != "id"})
             )
-            cls._update_cached = stmt
         return stmt
 
     async def delete(self, entity_id: str) -> bool:
@@ -140,10 +153,9 @@ class SqlaRepository(Generic[E]):
         check_conditions(conditions, self.columns())
         return await self._page(where_clauses(self.table, conditions), limit, cursor)
 
-    @classmethod
-    def columns(cls) -> frozenset[str]:
+    def columns(self) -> frozenset[str]:
         """The columns callers may filter and query on."""
-        return frozenset(c.name for c in cls.table.columns) - cls.unfilterable
+        return self.spec.filterable
 
     # -- shared helpers ---------------------------------------------------------------
     def _conditions(self, filters: Mapping[str, object]) -> builtins.list[ColumnElement[bool]]:
@@ -212,10 +224,10 @@ class SqlaRepository(Generic[E]):
         """INSERT ... ON CONFLICT DO NOTHING RETURNING id, in the engine's own dialect;
         built once per table and dialect, executed with the row as parameters."""
         dialect = self._dialect()
-        key = f"_insert_or_nothing_{dialect}"
-        stmt = type(self).__dict__.get(key)
-        if stmt is not None:
-            return stmt  # type: ignore[no-any-return]
+        key = (self.table.name, f"insert_or_nothing_{dialect}")
+        found = _STATEMENTS.get(key)
+        if found is not None:
+            return found
         insert: Callable[[Table], Any]
         if dialect == "sqlite":
             insert = sqlite.insert
@@ -224,5 +236,5 @@ class SqlaRepository(Generic[E]):
         else:
             raise NotImplementedError(f"insert-or-nothing is not implemented for {dialect}")
         stmt = insert(self.table).on_conflict_do_nothing().returning(self.table.c.id)
-        setattr(type(self), key, stmt)
-        return stmt  # type: ignore[no-any-return]
+        _STATEMENTS[key] = stmt
+        return stmt

@@ -1,61 +1,28 @@
-"""Repositories over SQLAlchemy Core tables, bound to one session (one unit of work)."""
+"""The WhatsApp flow's repository extensions over SQLAlchemy, bound to one session."""
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, exists, select, update
-from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import IntegrityError
 
-from adapters.sqlalchemy.base import SqlaRepository, is_unique_violation
+from adapters.sqlalchemy.base import SqlaRepository
 from adapters.sqlalchemy.tables import conversations, messages
-from application.errors import ConcurrencyError, NotFound
+from application.conversation_entities import ENTITIES
+from application.entities import EntityRegistry, registry
+from application.errors import ConcurrencyError
+from application.ports.conversation_repository import ConversationRepository
+from application.ports.message_repository import MessageRepository
 from application.ports.repository import Page
 from domain.conversation import Conversation, ConversationStatus
-from domain.errors import DuplicateMessage
-from domain.message import DeliveryStatus, Direction, Message, MessageType
+from domain.message import DeliveryStatus, Direction, Message
 
 
 class SqlaConversationRepository(SqlaRepository[Conversation]):
-    table = conversations
-
-    def _to_row(self, entity: Conversation) -> dict[str, Any]:
-        return {
-            "id": entity.id,
-            "owner_id": entity.owner_id,
-            "contact": entity.contact,
-            "channel": entity.channel,
-            "status": ConversationStatus(entity.status).value,
-            "created_at": entity.created_at,
-            "updated_at": entity.updated_at,
-            "last_message_at": entity.last_message_at,
-            "version": entity.version,
-        }
-
-    def _from_row(self, row: RowMapping) -> Conversation:
-        return Conversation(
-            id=row["id"],
-            owner_id=row["owner_id"],
-            contact=row["contact"],
-            channel=row["channel"],
-            status=ConversationStatus(row["status"]),
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            last_message_at=row["last_message_at"],
-            version=row["version"],
-        )
-
-    def _integrity_error(self, error: IntegrityError, values: Mapping[str, Any]) -> Exception:
-        # No domain error exists for this; the caller lost a race for the id or the slot of
-        # the one open conversation, which is what ConcurrencyError means to use cases.
-        return ConcurrencyError(
-            f"conversation {values.get('id')} conflicts with a stored one "
-            "(same id, or an open conversation for this owner and contact exists)"
-        )
+    """The WhatsApp flow's conversation queries over the generic repository."""
 
     # Built once: a statement object keeps its cache key, so each call skips building and
     # hashing a new one (most of SQLAlchemy's cost per statement on a local database).
@@ -81,55 +48,7 @@ class SqlaConversationRepository(SqlaRepository[Conversation]):
 
 
 class SqlaMessageRepository(SqlaRepository[Message]):
-    table = messages
-    unfilterable = frozenset({"metadata"})
-
-    def _to_row(self, entity: Message) -> dict[str, Any]:
-        return {
-            "id": entity.id,
-            "conversation_id": entity.conversation_id,
-            "owner_id": entity.owner_id,
-            "direction": Direction(entity.direction).value,
-            "type": MessageType(entity.type).value,
-            "body": entity.body,
-            "from_address": entity.from_address,
-            "to_address": entity.to_address,
-            "status": DeliveryStatus(entity.status).value,
-            "provider_sid": entity.provider_sid,
-            "reply_to_id": entity.reply_to_id,
-            "error_code": entity.error_code,
-            "metadata": entity.metadata,
-            "created_at": entity.created_at,
-            "updated_at": entity.updated_at,
-            "version": entity.version,
-        }
-
-    def _from_row(self, row: RowMapping) -> Message:
-        return Message(
-            id=row["id"],
-            conversation_id=row["conversation_id"],
-            owner_id=row["owner_id"],
-            direction=Direction(row["direction"]),
-            type=MessageType(row["type"]),
-            body=row["body"],
-            from_address=row["from_address"],
-            to_address=row["to_address"],
-            status=DeliveryStatus(row["status"]),
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            provider_sid=row["provider_sid"],
-            reply_to_id=row["reply_to_id"],
-            error_code=row["error_code"],
-            metadata=row["metadata"],
-            version=row["version"],
-        )
-
-    def _integrity_error(self, error: IntegrityError, values: Mapping[str, Any]) -> Exception:
-        if is_unique_violation(error):
-            key = values.get("provider_sid") or values.get("reply_to_id") or values.get("id")
-            return DuplicateMessage(str(key))
-        # Otherwise a foreign key: the conversation or the replied-to message is missing.
-        return NotFound(f"message {values.get('id')} refers to a missing conversation or message")
+    """The WhatsApp flow's message queries over the generic repository."""
 
     async def add_if_new(self, message: Message) -> bool:
         values = self._to_row(message)
@@ -215,3 +134,12 @@ class SqlaMessageRepository(SqlaRepository[Message]):
             .limit(limit)
         )
         return await self._many(stmt)
+
+
+RepositoryClass = type[SqlaRepository[Any]]
+# The flow's ports served by its extensions (bootstrap registers them the same way).
+EXTENSIONS: dict[type, RepositoryClass] = {
+    ConversationRepository: SqlaConversationRepository,
+    MessageRepository: SqlaMessageRepository,
+}
+BUILT_IN: EntityRegistry[RepositoryClass] = registry(ENTITIES, SqlaRepository, EXTENSIONS)

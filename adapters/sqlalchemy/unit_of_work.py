@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar, cast
 
+from adapters.sqlalchemy.base import SqlaRepository
 from adapters.sqlalchemy.engine import translate_errors
-from adapters.sqlalchemy.repositories import SqlaConversationRepository, SqlaMessageRepository
-from application.ports.conversation_repository import ConversationRepository
-from application.ports.message_repository import MessageRepository
+from adapters.sqlalchemy.repositories import BUILT_IN, RepositoryClass
+from application.entities import EntityRegistry, EntitySpec
+from application.ports.repository import Repository
+
+R = TypeVar("R")
+E = TypeVar("E")
 
 
 class SqlaUnitOfWork:
@@ -17,16 +21,31 @@ class SqlaUnitOfWork:
 
     The object can be entered again once closed (use cases run several short units in a
     row), but not by two tasks at once: give each concurrent task its own instance.
+    ``registry``: the entities it serves (default: the kernel's built-in ones).
     """
 
-    # Typed as the ports: Protocol attributes are invariant, and this checks conformance.
-    conversations: ConversationRepository
-    messages: MessageRepository
-
-    def __init__(self, session_factory: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        session_factory: Callable[[], Any],
+        registry: EntityRegistry[RepositoryClass] | None = None,
+    ) -> None:
         # An async_sessionmaker, or a LoopSessionFactory (SQLite files on the loop thread).
         self._session_factory = session_factory
+        self._registry = BUILT_IN if registry is None else registry
         self._session: Any = None
+        self._repositories: dict[str, SqlaRepository[Any]] = {}
+
+    def repository(self, port: type[R]) -> R:
+        return cast(R, self._bound(*self._registry.for_port(port)))
+
+    def repository_for(self, entity: type[E]) -> Repository[E]:
+        return cast(Repository[E], self._bound(*self._registry.for_entity(entity)))
+
+    def _bound(self, spec: EntitySpec[Any], cls: RepositoryClass) -> SqlaRepository[Any]:
+        found = self._repositories.get(spec.table)
+        if found is None:
+            found = self._repositories[spec.table] = cls(self._open_session(), spec)
+        return found
 
     async def __aenter__(self) -> Self:
         if self._session is not None:
@@ -34,8 +53,7 @@ class SqlaUnitOfWork:
         # The transaction begins with the first statement (SQLAlchemy's autobegin), and
         # again after a commit or rollback inside the block.
         self._session = self._session_factory()
-        self.conversations = SqlaConversationRepository(self._session)
-        self.messages = SqlaMessageRepository(self._session)
+        self._repositories = {}
         return self
 
     async def __aexit__(

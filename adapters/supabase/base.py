@@ -1,19 +1,21 @@
-"""The generic repository over PostgREST: reads go to the server and are merged with the
-unit's pending rows; writes are checked now and queued for the commit."""
+"""The generic repository over PostgREST, for any declared entity: reads go to the server
+and are merged with the unit's pending rows; writes are checked now (unique keys from the
+``EntitySpec``) and queued for the commit."""
 
 from __future__ import annotations
 
 import builtins
 import copy
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import fields, replace
-from typing import Any, ClassVar, Generic, TypeVar
+from dataclasses import replace
+from typing import Any, Generic, TypeVar, cast
 
 from postgrest import CountMethod
 
 from adapters.supabase.client import SupabaseConnection
-from adapters.supabase.rows import Row, apply_filter, matcher
+from adapters.supabase.rows import Row, apply_filter, matcher, parsed_row, wire_row
 from adapters.supabase.working_set import WorkingSet
+from application.entities import ColumnType, EntitySpec, Identified
 from application.errors import ConcurrencyError, InvalidQuery
 from application.ports.repository import (
     Condition,
@@ -22,33 +24,56 @@ from application.ports.repository import (
     decode_cursor,
     encode_cursor,
 )
-from domain.conversation import Conversation
-from domain.message import Message
 
-E = TypeVar("E", Conversation, Message)
+E = TypeVar("E", bound=Identified)
 
 
 class SupabaseRepository(Generic[E]):
-    table: ClassVar[str]
-    entity_type: ClassVar[type]
-    # Columns whose equality is not meaningful across backends (JSON), never filterable.
-    unfilterable: ClassVar[frozenset[str]] = frozenset()
+    """CRUD over any declared entity; a module's extension subclasses it for its own
+    queries and foreign keys (see ``repositories.py``)."""
 
-    def __init__(self, connection: SupabaseConnection, work: Callable[[], WorkingSet]) -> None:
+    def __init__(
+        self, connection: SupabaseConnection, work: Callable[[], WorkingSet],
+        spec: EntitySpec[E],
+    ) -> None:
         self._connection = connection
         # A callable: the unit refuses use outside ``async with``.
         self._work = work
+        self.spec = spec
+        self.table = spec.table
+        self._times = spec.columns_of(ColumnType.DATETIME)
+        self._json = spec.columns_of(ColumnType.JSON)
 
     # -- hooks ------------------------------------------------------------------------
     def _to_row(self, entity: E) -> Row:
-        raise NotImplementedError
+        return wire_row(self.spec.to_row(entity), self._times, self._json)
 
     def _from_row(self, row: Mapping[str, Any]) -> E:
-        raise NotImplementedError
+        return self.spec.from_row(parsed_row(row, self._times))
 
     async def _check_constraints(self, entity: E, replacing: str | None) -> None:
         """Raise the error the database would for storing ``entity``."""
-        raise NotImplementedError
+        error = await self._unique_violation(entity, replacing)
+        if error is not None:
+            raise error
+
+    async def _unique_violation(self, entity: E, replacing: str | None) -> Exception | None:
+        """The declared error of the first key ``entity`` would break (now), or None."""
+        row = self.spec.to_row(entity)
+        if replacing is None and await self.get_by_id(entity.id) is not None:
+            return self.spec.conflict("", row)
+        for key in self.spec.unique:
+            if any(row[c] is None for c in key.columns):
+                continue  # as in SQL: a NULL in the key never conflicts
+            conditions = [Condition(c, "eq", row[c]) for c in key.columns]
+            if key.where is not None:
+                if row[key.where[0]] != key.where[1]:
+                    continue
+                conditions.append(Condition(key.where[0], "eq", key.where[1]))
+            other = await self._exists(*conditions)
+            if other is not None and other.id != entity.id:
+                return key.error(row)
+        return None
 
     async def _cascade_delete(self, entity_id: str) -> None:
         """Show this unit what the database's ON DELETE actions will do at commit."""
@@ -74,7 +99,7 @@ class SupabaseRepository(Generic[E]):
             raise ConcurrencyError(
                 f"{self.table} {entity.id} is not at version {entity.version} (or is gone)"
             )
-        bumped = replace(entity, version=entity.version + 1)
+        bumped = cast(E, replace(cast(Any, entity), version=entity.version + 1))
         stored = self._stored(bumped)
         await self._check_constraints(stored, replacing=entity.id)
         self._queue("update", stored, version=entity.version)
@@ -118,9 +143,8 @@ class SupabaseRepository(Generic[E]):
         return await self._page(list(conditions), limit, cursor)
 
     # -- shared helpers ---------------------------------------------------------------
-    @classmethod
-    def columns(cls) -> frozenset[str]:
-        return frozenset(f.name for f in fields(cls.entity_type)) - cls.unfilterable
+    def columns(self) -> frozenset[str]:
+        return self.spec.filterable
 
     def _equalities(self, filters: Mapping[str, object]) -> builtins.list[Condition]:
         # Validate every name before any request: filter keys may come from callers.
@@ -130,7 +154,7 @@ class SupabaseRepository(Generic[E]):
         return [Condition(name, "eq", value) for name, value in filters.items()]
 
     def _pending(self) -> dict[str, Any]:
-        return self._work().rows[self.table]
+        return self._work().table(self.table)
 
     def _stored(self, entity: E) -> E:
         """What the database would hand back: the entity through its wire form."""

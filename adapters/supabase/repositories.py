@@ -1,25 +1,23 @@
-"""Conversation and message repositories over PostgREST (see ``SupabaseUnitOfWork``)."""
+"""The WhatsApp flow's repository extensions over PostgREST (see ``SupabaseUnitOfWork``):
+its own queries, and its foreign keys' checks and ON DELETE actions."""
 
 from __future__ import annotations
 
 import asyncio
 import builtins
 import copy
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from adapters.supabase.base import SupabaseRepository
-from adapters.supabase.rows import (
-    Row,
-    conversation_from,
-    conversation_row,
-    message_from,
-    message_row,
-    wire_time,
-)
+from adapters.supabase.rows import wire_time
+from application.conversation_entities import CONVERSATIONS, ENTITIES, MESSAGES
+from application.entities import EntityRegistry, registry
 from application.errors import ConcurrencyError, NotFound
+from application.ports.conversation_repository import ConversationRepository
+from application.ports.message_repository import MessageRepository
 from application.ports.repository import Condition, Page
 from domain.conversation import Conversation, ConversationStatus
 from domain.errors import DuplicateMessage
@@ -29,31 +27,12 @@ _OPEN = ConversationStatus.OPEN.value
 
 
 class SupabaseConversationRepository(SupabaseRepository[Conversation]):
-    table = "conversations"
-    entity_type = Conversation
-
-    def _to_row(self, entity: Conversation) -> Row:
-        return conversation_row(entity)
-
-    def _from_row(self, row: Mapping[str, Any]) -> Conversation:
-        return conversation_from(row)
-
-    async def _check_constraints(self, entity: Conversation, replacing: str | None) -> None:
-        taken = replacing is None and await self.get_by_id(entity.id) is not None
-        if not taken and entity.status is ConversationStatus.OPEN:
-            other = await self.get_open(entity.owner_id, entity.contact)
-            taken = other is not None and other.id != entity.id
-        if taken:
-            # As in the SQL adapters: the caller lost a race for the id or the open slot.
-            raise ConcurrencyError(
-                f"conversation {entity.id} conflicts with a stored one "
-                "(same id, or an open conversation for this owner and contact exists)"
-            )
+    """The WhatsApp flow's conversation queries over the generic repository."""
 
     async def _cascade_delete(self, entity_id: str) -> None:
         # ON DELETE CASCADE: the conversation's messages go too (their replies' links are
         # in the same conversation, so SET NULL has nothing left to show).
-        pending = self._work().rows["messages"]
+        pending = self._work().table(MESSAGES.table)
         doomed = await self._message_ids(entity_id)
         doomed |= {
             i for i, m in pending.items() if m is not None and m.conversation_id == entity_id
@@ -89,30 +68,10 @@ class SupabaseConversationRepository(SupabaseRepository[Conversation]):
 
 
 class SupabaseMessageRepository(SupabaseRepository[Message]):
-    table = "messages"
-    entity_type = Message
-    unfilterable = frozenset({"metadata"})
-
-    def _to_row(self, entity: Message) -> Row:
-        return message_row(entity)
-
-    def _from_row(self, row: Mapping[str, Any]) -> Message:
-        return message_from(row)
-
-    async def _unique_conflict(self, entity: Message, replacing: str | None) -> bool:
-        checks = []
-        if replacing is None:
-            checks.append(self.get_by_id(entity.id))
-        if entity.provider_sid is not None:
-            checks.append(self._exists(Condition("provider_sid", "eq", entity.provider_sid)))
-        if entity.reply_to_id is not None:
-            checks.append(self._exists(Condition("reply_to_id", "eq", entity.reply_to_id)))
-        found = await asyncio.gather(*checks)
-        return any(other is not None and (replacing is None or other.id != entity.id)
-                   for other in found)
+    """The WhatsApp flow's message queries, and its foreign keys, over the generic one."""
 
     async def _check_references(self, entity: Message) -> None:
-        conversations = SupabaseConversationRepository(self._connection, self._work)
+        conversations = SupabaseRepository(self._connection, self._work, CONVERSATIONS)
         checks: list[Any] = [conversations.get_by_id(entity.conversation_id)]
         if entity.reply_to_id is not None:
             checks.append(self.get_by_id(entity.reply_to_id))
@@ -120,8 +79,7 @@ class SupabaseMessageRepository(SupabaseRepository[Message]):
             raise NotFound(f"message {entity.id} refers to a missing conversation or message")
 
     async def _check_constraints(self, entity: Message, replacing: str | None) -> None:
-        if await self._unique_conflict(entity, replacing):
-            raise DuplicateMessage(entity.provider_sid or entity.reply_to_id or entity.id)
+        await super()._check_constraints(entity, replacing)
         await self._check_references(entity)
 
     async def _cascade_delete(self, entity_id: str) -> None:
@@ -132,7 +90,7 @@ class SupabaseMessageRepository(SupabaseRepository[Message]):
 
     async def add_if_new(self, message: Message) -> bool:
         stored = self._stored(message)
-        if await self._unique_conflict(stored, replacing=None):
+        if await self._unique_violation(stored, replacing=None) is not None:
             return False
         await self._check_references(stored)
         # Insert-or-nothing at commit: if a concurrent writer took the key meanwhile, the
@@ -185,14 +143,18 @@ class SupabaseMessageRepository(SupabaseRepository[Message]):
             error_code=current.error_code if error_code is None else error_code,
         )
         stored = self._stored(changed)
-        if provider_sid is not None and await self._unique_conflict(stored, message_id):
+        if provider_sid is not None and await self._unique_violation(stored, message_id):
             raise DuplicateMessage(provider_sid)
+        changes: dict[str, Any] = {"status": stored.status.value, "updated_at": wire_time(at)}
+        if provider_sid is not None:
+            changes["provider_sid"] = provider_sid
+        if error_code is not None:
+            changes["error_code"] = error_code
         # Checked again in SQL at commit (status still one of ``expected``), so two units
         # that both saw the old status cannot both win.
         op = {
-            "kind": "set_status", "table": self.table, "id": message_id, "expected": wanted,
-            "status": stored.status.value, "at": wire_time(at), "provider_sid": provider_sid,
-            "error_code": error_code,
+            "kind": "update_where", "table": self.table, "id": message_id,
+            "column": "status", "expected": wanted, "changes": changes,
         }
         self._work().record(op, self.table, message_id, stored)
         return True
@@ -222,3 +184,12 @@ class SupabaseMessageRepository(SupabaseRepository[Message]):
         replied_here = {m.reply_to_id for m in pending.values() if m is not None}
         waiting = [m for m in server + mine if m.id not in replied_here]
         return sorted(waiting, key=lambda m: m.id)[:limit]
+
+
+RepositoryClass = type[SupabaseRepository[Any]]
+# The flow's ports served by its extensions (bootstrap registers them the same way).
+EXTENSIONS: dict[type, RepositoryClass] = {
+    ConversationRepository: SupabaseConversationRepository,
+    MessageRepository: SupabaseMessageRepository,
+}
+BUILT_IN: EntityRegistry[RepositoryClass] = registry(ENTITIES, SupabaseRepository, EXTENSIONS)

@@ -1,4 +1,4 @@
-"""Entities <-> PostgREST JSON rows, and ``Condition`` both as PostgREST filters and as
+"""Rows <-> PostgREST JSON, and ``Condition`` both as PostgREST filters and as
 Python predicates (for the unit's own, not yet committed, rows)."""
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from postgrest.base_request_builder import BaseFilterRequestBuilder
 
 from application.ports.condition_matcher import matcher as match_all
 from application.ports.repository import Condition
-from domain.conversation import Conversation, ConversationStatus
-from domain.message import DeliveryStatus, Direction, Message, MessageType
 
 Row = dict[str, Any]
 B = TypeVar("B", bound=BaseFilterRequestBuilder[Any])
@@ -44,48 +42,26 @@ def wire_value(value: object) -> str:
     return str(value)
 
 
-def conversation_row(c: Conversation) -> Row:
-    return {
-        "id": c.id, "owner_id": c.owner_id, "contact": c.contact, "channel": c.channel,
-        "status": ConversationStatus(c.status).value, "created_at": wire_time(c.created_at),
-        "updated_at": wire_time(c.updated_at), "last_message_at": wire_time(c.last_message_at),
-        "version": c.version,
-    }
+def wire_row(row: Mapping[str, Any], times: Collection[str], json_columns: Collection[str]
+             ) -> Row:
+    """An entity's row as PostgREST JSON: ISO timestamps, JSON columns copied now (the
+    caller may mutate its dict after the call)."""
+    out = dict(row)
+    for name in times:
+        if out[name] is not None:
+            out[name] = wire_time(out[name])
+    for name in json_columns:
+        out[name] = json.loads(json.dumps(out[name]))
+    return out
 
 
-def conversation_from(row: Mapping[str, Any]) -> Conversation:
-    return Conversation(
-        id=row["id"], owner_id=row["owner_id"], contact=row["contact"], channel=row["channel"],
-        status=ConversationStatus(row["status"]), created_at=parse_time(row["created_at"]),
-        updated_at=parse_time(row["updated_at"]),
-        last_message_at=parse_time(row["last_message_at"]), version=row["version"],
-    )
-
-
-def message_row(m: Message) -> Row:
-    return {
-        "id": m.id, "conversation_id": m.conversation_id, "owner_id": m.owner_id,
-        "direction": Direction(m.direction).value, "type": MessageType(m.type).value,
-        "body": m.body, "from_address": m.from_address, "to_address": m.to_address,
-        "status": DeliveryStatus(m.status).value, "provider_sid": m.provider_sid,
-        "reply_to_id": m.reply_to_id, "error_code": m.error_code,
-        # A JSON round trip now: the caller may mutate its dict after the call.
-        "metadata": json.loads(json.dumps(m.metadata)),
-        "created_at": wire_time(m.created_at), "updated_at": wire_time(m.updated_at),
-        "version": m.version,
-    }
-
-
-def message_from(row: Mapping[str, Any]) -> Message:
-    return Message(
-        id=row["id"], conversation_id=row["conversation_id"], owner_id=row["owner_id"],
-        direction=Direction(row["direction"]), type=MessageType(row["type"]), body=row["body"],
-        from_address=row["from_address"], to_address=row["to_address"],
-        status=DeliveryStatus(row["status"]), created_at=parse_time(row["created_at"]),
-        updated_at=parse_time(row["updated_at"]), provider_sid=row["provider_sid"],
-        reply_to_id=row["reply_to_id"], error_code=row["error_code"],
-        metadata=row["metadata"], version=row["version"],
-    )
+def parsed_row(row: Mapping[str, Any], times: Collection[str]) -> dict[str, Any]:
+    """A PostgREST row with its timestamps as aware UTC datetimes."""
+    out = dict(row)
+    for name in times:
+        if out[name] is not None:
+            out[name] = parse_time(out[name])
+    return out
 
 
 def apply_filter(builder: B, condition: Condition) -> B:

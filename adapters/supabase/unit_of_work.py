@@ -7,9 +7,10 @@ Instead:
 - Writes answer at once (``add_if_new``, ``compare_and_set_status``, a stale ``update``)
   from the current state plus the pending rows, and are queued. ``commit()`` sends the
   whole queue to ``wta_apply_unit`` through ``rpc()``: one transaction that re-checks
-  every condition in SQL (version, expected status, insert-or-nothing). If any no longer
-  holds, nothing is applied and ``commit()`` raises ``ConcurrencyError`` (or
-  ``DuplicateMessage``/``NotFound`` for a key taken or a row gone meanwhile).
+  every condition in SQL (version, expected status, insert-or-nothing), on the tables
+  the database's allow-list names only. If any no longer holds, nothing is applied and
+  ``commit()`` raises ``ConcurrencyError`` (or the entity's declared duplicate error /
+  ``NotFound`` for a key taken or a row gone meanwhile).
 - A unit that raises or leaves without ``commit()`` never sent anything.
 - Units of one process are serialized (``SupabaseConnection.unit_lock``), so their
   immediate answers are exact; across processes the commit-time checks decide.
@@ -18,20 +19,20 @@ Instead:
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar, cast
 
 from postgrest import APIError
 
+from adapters.supabase.base import SupabaseRepository
 from adapters.supabase.client import UNAVAILABLE_MESSAGE, SupabaseConnection
-from adapters.supabase.repositories import (
-    SupabaseConversationRepository,
-    SupabaseMessageRepository,
-)
+from adapters.supabase.repositories import BUILT_IN, RepositoryClass
 from adapters.supabase.working_set import WorkingSet
+from application.entities import EntityRegistry, EntitySpec
 from application.errors import ConcurrencyError, NotFound, StorageUnavailable
-from application.ports.conversation_repository import ConversationRepository
-from application.ports.message_repository import MessageRepository
-from domain.errors import DuplicateMessage
+from application.ports.repository import Repository
+
+R = TypeVar("R")
+E = TypeVar("E")
 
 APPLY_UNIT = "wta_apply_unit"
 
@@ -41,17 +42,31 @@ class SupabaseUnitOfWork:
 
     May be entered again once closed, but not by two tasks at once, and a task must not
     open a second unit on the same connection while one is open (it would wait for
-    itself).
+    itself). ``registry``: the entities it serves (default: the kernel's built-in ones);
+    their tables must be in the database's allow-list (``wta_unit_tables()``).
     """
 
-    conversations: ConversationRepository
-    messages: MessageRepository
-
-    def __init__(self, connection: SupabaseConnection) -> None:
+    def __init__(
+        self, connection: SupabaseConnection,
+        registry: EntityRegistry[RepositoryClass] | None = None,
+    ) -> None:
         self._connection = connection
+        self._registry = BUILT_IN if registry is None else registry
         self._work: WorkingSet | None = None
-        self.conversations = SupabaseConversationRepository(connection, self._working_set)
-        self.messages = SupabaseMessageRepository(connection, self._working_set)
+        self._repositories: dict[str, SupabaseRepository[Any]] = {}
+
+    def repository(self, port: type[R]) -> R:
+        return cast(R, self._bound(*self._registry.for_port(port)))
+
+    def repository_for(self, entity: type[E]) -> Repository[E]:
+        return cast(Repository[E], self._bound(*self._registry.for_entity(entity)))
+
+    def _bound(self, spec: EntitySpec[Any], cls: RepositoryClass) -> SupabaseRepository[Any]:
+        found = self._repositories.get(spec.table)
+        if found is None:
+            found = cls(self._connection, self._working_set, spec)
+            self._repositories[spec.table] = found
+        return found
 
     async def __aenter__(self) -> Self:
         if self._work is not None:
@@ -83,13 +98,28 @@ class SupabaseUnitOfWork:
         try:
             await client.rpc(APPLY_UNIT, {"ops": ops}).execute()  # type: ignore[dict-item]
         except APIError as error:
-            raise _commit_error(error, ops) from error
+            raise self._commit_error(error, ops) from error
         except Exception as error:
             # Transport failure: the commit may or may not have happened.
             raise StorageUnavailable(UNAVAILABLE_MESSAGE) from error
 
     async def rollback(self) -> None:
         self._working_set().clear()
+
+    def _commit_error(self, error: APIError, ops: list[dict[str, Any]]) -> Exception:
+        op = _failed_op(error, ops)
+        if error.code == "PT409":
+            return ConcurrencyError("a concurrent writer changed rows this unit relied on; "
+                                    "nothing of it was applied")
+        if error.code == "23505" and op is not None:
+            found = self._registry.for_table(str(op["table"]))
+            row = op.get("row") or {"id": op.get("id")}
+            if found is not None:
+                return found[0].conflict(error.message or "", row)
+            return ConcurrencyError(f"{op['table']} {op.get('id')} conflicts with a stored row")
+        if error.code == "23503" and op is not None:
+            return NotFound(f"{op['table']} {op.get('id')} refers to a row that is gone")
+        return StorageUnavailable(UNAVAILABLE_MESSAGE)
 
     def _working_set(self) -> WorkingSet:
         if self._work is None:
@@ -104,19 +134,3 @@ def _failed_op(error: APIError, ops: list[dict[str, Any]]) -> dict[str, Any] | N
         if index.isdigit() and int(index) < len(ops):
             return ops[int(index)]
     return None
-
-
-def _commit_error(error: APIError, ops: list[dict[str, Any]]) -> Exception:
-    op = _failed_op(error, ops)
-    if error.code == "PT409":
-        return ConcurrencyError("a concurrent writer changed rows this unit relied on; "
-                                "nothing of it was applied")
-    if error.code == "23505" and op is not None:
-        row = op.get("row") or {}
-        if op["table"] == "messages":
-            key = row.get("provider_sid") or row.get("reply_to_id") or row.get("id")
-            return DuplicateMessage(str(key))
-        return ConcurrencyError(f"conversation {row.get('id')} conflicts with a stored one")
-    if error.code == "23503" and op is not None:
-        return NotFound(f"{op['table']} {op.get('id')} refers to a row that is gone")
-    return StorageUnavailable(UNAVAILABLE_MESSAGE)

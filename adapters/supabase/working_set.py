@@ -6,25 +6,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.conversation import Conversation
-from domain.message import Message
-
-Entity = Conversation | Message
-
 
 @dataclass
 class WorkingSet:
-    # table -> id -> the row as this unit sees it; None: deleted by this unit.
-    rows: dict[str, dict[str, Any]] = field(
-        default_factory=lambda: {"conversations": {}, "messages": {}}
-    )
+    # table -> id -> the entity as this unit sees it; None: deleted by this unit.
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     ops: list[dict[str, Any]] = field(default_factory=list)
 
+    def table(self, name: str) -> dict[str, Any]:
+        return self.rows.setdefault(name, {})
+
     def clear(self) -> None:
-        for table in self.rows.values():
-            table.clear()
+        self.rows.clear()
         self.ops.clear()
 
-    def record(self, op: dict[str, Any], table: str, entity_id: str, row: Entity | None) -> None:
+    def record(self, op: dict[str, Any], table: str, entity_id: str, row: Any) -> None:
         self.ops.append(op)
-        self.rows[table][entity_id] = row
+        self.table(table)[entity_id] = row

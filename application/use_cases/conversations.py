@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from application.errors import ConcurrencyError
 from application.policy import ConversationPolicy
+from application.ports.conversation_repository import ConversationRepository
 from application.ports.id_generator import IdGenerator
 from application.ports.unit_of_work import UnitOfWork
 from domain.conversation import Conversation, ConversationStatus
@@ -38,9 +39,9 @@ async def open_conversation(
 
     Runs inside the caller's open unit of work; concurrent callers end up with one row.
     """
-    current = await uow.conversations.get_open(owner_id, contact)
+    current = await uow.repository(ConversationRepository).get_open(owner_id, contact)
     if current is not None and current.is_stale(now, policy.idle_timeout, policy.expiration):
-        await uow.conversations.update(current.closed(now))
+        await uow.repository(ConversationRepository).update(current.closed(now))
         current = None
     if current is not None:
         return current
@@ -54,7 +55,7 @@ async def open_conversation(
         updated_at=now,
         last_message_at=now,
     )
-    return await uow.conversations.add_open_or_get(fresh)
+    return await uow.repository(ConversationRepository).add_open_or_get(fresh)
 
 
 async def retry_on_conflict(

@@ -20,6 +20,7 @@ from application.ports.blob_store import BlobStore
 from application.ports.clock import Clock
 from application.ports.job_queue import JobQueue
 from application.ports.media_fetcher import MediaFetcher, MediaRejected
+from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import GENERATE_REPLY, DownloadMediaPayload, GenerateReplyPayload
 from application.use_cases.conversations import retry_on_conflict
@@ -80,19 +81,19 @@ class DownloadInboundMedia:
 
     async def _load(self, message_id: str) -> Message:
         async with self._uow as uow:
-            message = await uow.messages.get_by_id(message_id)
+            message = await uow.repository(MessageRepository).get_by_id(message_id)
         if message is None or message.direction is not Direction.INBOUND:
             raise PermanentJobError(f"no inbound message {message_id}")
         return message
 
     async def _record(self, message_id: str, index: int, fields: dict[str, Any]) -> None:
         async with self._uow as uow:
-            message = await uow.messages.get_by_id(message_id)
+            message = await uow.repository(MessageRepository).get_by_id(message_id)
             if message is None:
                 raise PermanentJobError(f"inbound message {message_id} is gone")
             media = [dict(item) for item in message.metadata.get("media", [])]
             media[index].update(fields)
-            await uow.messages.update(replace(
+            await uow.repository(MessageRepository).update(replace(
                 message, metadata={**message.metadata, "media": media},
                 updated_at=self._clock.now()))
             await uow.commit()

@@ -19,8 +19,10 @@ from typing import Any
 from application.errors import DeliveryFailed, PermanentJobError
 from application.policy import ConversationPolicy
 from application.ports.clock import Clock
+from application.ports.conversation_repository import ConversationRepository
 from application.ports.id_generator import IdGenerator
 from application.ports.job_queue import JobQueue
+from application.ports.message_repository import MessageRepository
 from application.ports.responder import Reply, Responder
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SEND_MESSAGE, GenerateReplyPayload, SendMessagePayload
@@ -56,10 +58,11 @@ class GenerateReply:
         # One read unit for all the job needs before the responder: on SQLite every unit
         # takes the write lock, which intake contends for.
         async with self._uow as uow:
-            inbound = await uow.messages.get_by_id(request.message_id)
+            messages = uow.repository(MessageRepository)
+            inbound = await messages.get_by_id(request.message_id)
             if inbound is None or inbound.direction is not Direction.INBOUND:
                 raise PermanentJobError(f"no inbound message {request.message_id}")
-            reply = await uow.messages.get_reply_to(inbound.id)
+            reply = await messages.get_reply_to(inbound.id)
             if reply is None:
                 conversation, history = await self._context(uow, inbound)
         if reply is None:
@@ -96,10 +99,12 @@ class GenerateReply:
     async def _context(
         self, uow: UnitOfWork, inbound: Message
     ) -> tuple[Conversation, list[Message]]:
-        conversation = await uow.conversations.get_by_id(inbound.conversation_id)
+        conversation = await uow.repository(ConversationRepository).get_by_id(
+            inbound.conversation_id
+        )
         if conversation is None:
             raise PermanentJobError(f"no conversation {inbound.conversation_id}")
-        history = await uow.messages.latest_for_conversation(
+        history = await uow.repository(MessageRepository).latest_for_conversation(
             conversation.id, self._policy.history_limit
         )
         return conversation, list(history)
@@ -126,11 +131,12 @@ class GenerateReply:
             metadata=metadata,
         )
         async with self._uow as uow:
-            if await uow.messages.add_if_new(candidate):
+            messages = uow.repository(MessageRepository)
+            if await messages.add_if_new(candidate):
                 await uow.commit()
                 return candidate
             # A concurrent run of this job stored its reply first; use that one.
-            existing = await uow.messages.get_reply_to(inbound.id)
+            existing = await messages.get_reply_to(inbound.id)
             if existing is None:  # pragma: no cover - the winner's row must be visible
                 raise PermanentJobError(f"reply to {inbound.id} conflicted but is missing")
             log.info("reply to %s already stored as %s", inbound.id, existing.id)

@@ -15,8 +15,10 @@ from application.channel_policy import ChannelPolicy
 from application.errors import ContactBlocked, WindowClosed
 from application.policy import ConversationPolicy
 from application.ports.clock import Clock
+from application.ports.conversation_repository import ConversationRepository
 from application.ports.id_generator import IdGenerator
 from application.ports.job_queue import JobQueue
+from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SEND_MESSAGE, SendMessagePayload
 from application.use_cases.conversations import open_conversation, retry_on_conflict
@@ -103,12 +105,14 @@ class QueueOutboundMessage:
     ) -> tuple[Message, bool]:
         now = self._clock.now()
         async with self._uow as uow:
+            messages = uow.repository(MessageRepository)
+            conversations = uow.repository(ConversationRepository)
             conversation = await open_conversation(
                 uow, self._ids, self._policy, owner_id=request.owner_id,
                 contact=contact, channel=channel, now=now,
             )
             if request.idempotency_key:
-                recent = await uow.messages.latest_for_conversation(
+                recent = await messages.latest_for_conversation(
                     conversation.id, IDEMPOTENCY_WINDOW)
                 for earlier in recent:
                     if (earlier.direction is Direction.OUTBOUND
@@ -129,9 +133,9 @@ class QueueOutboundMessage:
                     "only a template (content_sid) may be sent"
                 )
             message = self._new_message(request, conversation, contact, channel)
-            await uow.messages.create(message)
+            await messages.create(message)
             # The version check here is what makes two racing requests store one message.
-            await uow.conversations.update(conversation.touched(now))
+            await conversations.update(conversation.touched(now))
             await uow.commit()
             return message, False
 

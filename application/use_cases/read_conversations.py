@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from application.errors import NotFound
+from application.ports.conversation_repository import ConversationRepository
+from application.ports.message_repository import MessageRepository
 from application.ports.repository import Page
 from application.ports.unit_of_work import UnitOfWork
 from domain.conversation import Conversation
@@ -36,7 +38,8 @@ class ListConversations:
 
     async def execute(self, request: ConversationsQuery) -> Page[Conversation]:
         async with self._uow as uow:
-            return await uow.conversations.list(
+            conversations = uow.repository(ConversationRepository)
+            return await conversations.list(
                 limit=request.limit, cursor=request.cursor, filters={"owner_id": request.owner_id}
             )
 
@@ -48,9 +51,11 @@ class ListConversationMessages:
     async def execute(self, request: MessagesQuery) -> Page[Message]:
         """Oldest first. Raises ``NotFound`` for an unknown or another owner's conversation."""
         async with self._uow as uow:
-            conversation = await uow.conversations.get_by_id(request.conversation_id)
+            messages = uow.repository(MessageRepository)
+            conversations = uow.repository(ConversationRepository)
+            conversation = await conversations.get_by_id(request.conversation_id)
             if conversation is None or conversation.owner_id != request.owner_id:
                 raise NotFound(f"no conversation {request.conversation_id}")
-            return await uow.messages.list_for_conversation(
+            return await messages.list_for_conversation(
                 conversation.id, limit=request.limit, cursor=request.cursor
             )

@@ -10,8 +10,10 @@ from typing import Any
 from application.errors import ConcurrencyError
 from application.policy import ConversationPolicy
 from application.ports.clock import Clock
+from application.ports.conversation_repository import ConversationRepository
 from application.ports.id_generator import IdGenerator
 from application.ports.job_queue import JobQueue
+from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import (
     DOWNLOAD_MEDIA,
@@ -97,28 +99,30 @@ class ReceiveInboundMessage:
     ) -> tuple[Message, bool, bool]:
         now = self._clock.now()
         async with self._uow as uow:
-            existing = await uow.messages.get_by_provider_sid(request.message_sid)
+            messages = uow.repository(MessageRepository)
+            conversations = uow.repository(ConversationRepository)
+            existing = await messages.get_by_provider_sid(request.message_sid)
             if existing is None:
                 conversation = await open_conversation(
                     uow, self._ids, self._policy, owner_id=request.owner_id,
                     contact=contact, channel=channel, now=now,
                 )
                 message = self._new_message(request, conversation, contact, channel)
-                if await uow.messages.add_if_new(message):
+                if await messages.add_if_new(message):
                     touched = conversation.touched(now)
                     if is_closure_request(request.body, self._policy.closure_keywords):
                         touched = touched.closed(now)
-                    await uow.conversations.update(touched)
+                    await conversations.update(touched)
                     await uow.commit()
                     return message, False, True
                 # Lost the race to a concurrent delivery of the same MessageSid.
                 await uow.rollback()
-                existing = await uow.messages.get_by_provider_sid(request.message_sid)
+                existing = await messages.get_by_provider_sid(request.message_sid)
                 if existing is None:  # pragma: no cover - the winner's row must be visible
                     raise ConcurrencyError(f"message {request.message_sid} vanished")
             needs_reply = (
                 existing.direction is Direction.INBOUND
-                and await uow.messages.get_reply_to(existing.id) is None
+                and await messages.get_reply_to(existing.id) is None
             )
             log.info("duplicate inbound message %s", request.message_sid)
             return existing, True, needs_reply

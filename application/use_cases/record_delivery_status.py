@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from application.ports.clock import Clock
 from application.ports.job_queue import JobQueue
+from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import APPLY_STATUS, ApplyStatusPayload
 from domain.delivery_errors import explain
@@ -48,7 +49,8 @@ class RecordDeliveryStatus:
             log.warning("ignoring unknown status %r for %s", request.status, request.message_sid)
             return False
         async with self._uow as uow:
-            message = await uow.messages.get_by_provider_sid(request.message_sid)
+            messages = uow.repository(MessageRepository)
+            message = await messages.get_by_provider_sid(request.message_sid)
             if message is None:
                 log.info("status %s for unknown message %s: kept to retry", new,
                          request.message_sid)
@@ -56,7 +58,7 @@ class RecordDeliveryStatus:
                                                     request.error_code or None, 1))
                 return False
             # The conditional write, not the read above, decides: racing callbacks are safe.
-            changed = await uow.messages.compare_and_set_status(
+            changed = await messages.compare_and_set_status(
                 message.id,
                 new.predecessors(),
                 new,
@@ -80,12 +82,13 @@ class RecordDeliveryStatus:
     async def _explain(self, uow: UnitOfWork, message_id: str, code: str) -> None:
         """Store what the code means beside it (same transaction as the status)."""
         meaning = explain(code)
-        message = await uow.messages.get_by_id(message_id)
+        message = await uow.repository(MessageRepository).get_by_id(message_id)
         if message is None:  # pragma: no cover - written in this very transaction
             return
         error = {"code": meaning.code, "outcome": str(meaning.outcome),
                  "meaning": meaning.meaning}
-        await uow.messages.update(replace(message, metadata={**message.metadata, "error": error}))
+        await uow.repository(MessageRepository).update(
+            replace(message, metadata={**message.metadata, "error": error}))
         log.info("message %s: Twilio error %s (%s)", message_id, code, meaning.meaning)
 
 
@@ -99,7 +102,8 @@ class ApplyEarlyStatus:
 
     async def execute(self, request: ApplyStatusPayload) -> bool:
         async with self._uow as uow:
-            known = await uow.messages.get_by_provider_sid(request.message_sid) is not None
+            messages = uow.repository(MessageRepository)
+            known = await messages.get_by_provider_sid(request.message_sid) is not None
         if known:
             return await self._record.execute(
                 StatusUpdate(request.message_sid, request.status, request.error_code))

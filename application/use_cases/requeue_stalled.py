@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from application.ports.clock import Clock
 from application.ports.job_queue import DeadLetterStore, JobQueue
+from application.ports.message_repository import MessageRepository
 from application.ports.repository import Condition
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import GENERATE_REPLY, SEND_MESSAGE, GenerateReplyPayload, SendMessagePayload
@@ -49,8 +50,9 @@ class RequeueStalledReplies:
         """Queue the jobs that were missing; returns how many were queued."""
         cutoff = self._clock.now() - request.older_than
         async with self._uow as uow:
-            waiting = await uow.messages.awaiting_reply(cutoff, request.limit)
-            unsent = await uow.messages.query(
+            messages = uow.repository(MessageRepository)
+            waiting = await messages.awaiting_reply(cutoff, request.limit)
+            unsent = await messages.query(
                 [
                     Condition("direction", "eq", Direction.OUTBOUND.value),
                     Condition("status", "eq", DeliveryStatus.PENDING.value),

@@ -30,6 +30,7 @@ from application.errors import (
     PermanentJobError,
 )
 from application.ports.clock import Clock
+from application.ports.message_repository import MessageRepository
 from application.ports.message_sender import MessageSender, OutboundEnvelope
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SendMessagePayload
@@ -97,7 +98,8 @@ class SendOutboundMessage:
 
     async def _claim_next(self, message_id: str) -> _Claim | DeliveryStatus:
         async with self._uow as uow:
-            message = await uow.messages.get_by_id(message_id)
+            messages = uow.repository(MessageRepository)
+            message = await messages.get_by_id(message_id)
             if message is None or message.direction is not Direction.OUTBOUND:
                 raise PermanentJobError(f"no outbound message {message_id}")
             progress = PartProgress.from_metadata(message.metadata)
@@ -121,7 +123,7 @@ class SendOutboundMessage:
                 metadata={**message.metadata, PARTS: progress.claimed().to_metadata()},
             )
             # Versioned: of two racing claims of this part, one raises ConcurrencyError.
-            claimed = await uow.messages.update(claimed)
+            claimed = await uow.repository(MessageRepository).update(claimed)
             await uow.commit()
         index = progress.next_index
         return _Claim(claimed, index, self._envelope(claimed, index), index + 1 >= progress.total)
@@ -135,7 +137,7 @@ class SendOutboundMessage:
         if code is None:
             return message
         log.warning("message %s not sent: the contact is blocked (%s)", message.id, code)
-        await uow.messages.compare_and_set_status(
+        await uow.repository(MessageRepository).compare_and_set_status(
             message.id, {DeliveryStatus.PENDING}, DeliveryStatus.FAILED, self._clock.now(),
             error_code=CONTACT_BLOCKED,
         )
@@ -156,7 +158,7 @@ class SendOutboundMessage:
             template = Template(fallback, (), fallback=True)
             return replace(message, metadata={**message.metadata, **template.to_metadata()})
         log.warning("message %s refused: the contact's 24-hour window is closed", message.id)
-        await uow.messages.compare_and_set_status(
+        await uow.repository(MessageRepository).compare_and_set_status(
             message.id, {DeliveryStatus.PENDING}, DeliveryStatus.FAILED, self._clock.now(),
             error_code=WINDOW_CLOSED,
         )
@@ -188,11 +190,11 @@ class SendOutboundMessage:
     ) -> Message:
         """Re-read the claimed message and write ``change(message, progress)`` at its version."""
         async with self._uow as uow:
-            message = await uow.messages.get_by_id(message_id)
+            message = await uow.repository(MessageRepository).get_by_id(message_id)
             progress = PartProgress.from_metadata(message.metadata) if message else None
             if message is None or progress is None:
                 raise PermanentJobError(f"claimed message {message_id} lost its progress")
-            updated = await uow.messages.update(change(message, progress))
+            updated = await uow.repository(MessageRepository).update(change(message, progress))
             await uow.commit()
             return updated
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from application.ports.message_repository import MessageRepository
 from application.ports.repository import Condition
 from application.ports.unit_of_work import UnitOfWork
 from domain.delivery_errors import blocking_codes
@@ -18,7 +19,7 @@ from domain.message import Direction
 
 async def window_is_open(uow: UnitOfWork, contact: str, channel: str, since: datetime) -> bool:
     """True when ``contact`` wrote to ``channel`` at or after ``since``."""
-    page = await uow.messages.query(
+    page = await uow.repository(MessageRepository).query(
         [
             Condition("from_address", "eq", contact),
             Condition("to_address", "eq", channel),
@@ -40,7 +41,7 @@ async def contact_block(uow: UnitOfWork, contact: str, channel: str) -> str | No
     A contact is blocked when a message to them failed with such a code and they have not
     written since; derived from the stored messages, so it needs no table of its own.
     """
-    page = await uow.messages.query(
+    page = await uow.repository(MessageRepository).query(
         [
             Condition("to_address", "eq", contact),
             Condition("from_address", "eq", channel),

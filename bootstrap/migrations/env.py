@@ -9,10 +9,12 @@ from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
 from adapters.sqlalchemy.engine import sync_url
-from adapters.sqlalchemy.tables import metadata
+from adapters.sqlalchemy.schema import build_metadata
+from application.conversation_entities import ENTITIES
 
 config = context.config
-target_metadata = metadata
+# The kernel's own entities: modules living elsewhere (tests) never reach the schema.
+target_metadata = build_metadata(ENTITIES)
 
 
 def _database_url() -> str:

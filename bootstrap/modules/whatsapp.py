@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from application.conversation_entities import CONVERSATIONS, MESSAGES
 from application.tasks import (
     APPLY_STATUS,
     DOWNLOAD_MEDIA,
@@ -18,9 +19,25 @@ from application.use_cases.generate_reply import GenerateReply
 from application.use_cases.record_delivery_status import ApplyEarlyStatus
 from application.use_cases.send_outbound import SendOutboundMessage
 from bootstrap.module import Module
+from bootstrap.persistence import with_repositories
+
+
+def _extension(name: str) -> dict[str, str]:
+    # The flow's own queries (get_open, awaiting_reply...), one class per backend.
+    return {
+        "memory": f"adapters.in_memory.conversation_repositories:InMemory{name}Repository",
+        "sqlalchemy": f"adapters.sqlalchemy.repositories:Sqla{name}Repository",
+        "postgres": f"adapters.psycopg.repositories:Psycopg{name}Repository",
+        "supabase": f"adapters.supabase.repositories:Supabase{name}Repository",
+    }
+
 
 MODULE = Module(
     name="whatsapp",
+    entities=(
+        with_repositories(CONVERSATIONS, **_extension("Conversation")),
+        with_repositories(MESSAGES, **_extension("Message")),
+    ),
     tasks=(
         TaskSpec(GENERATE_REPLY, GenerateReplyPayload, GenerateReply),
         TaskSpec(SEND_MESSAGE, SendMessagePayload, SendOutboundMessage),

@@ -17,7 +17,9 @@ import pytest
 from lagom import Container
 
 from application.errors import StorageUnavailable
+from application.ports.conversation_repository import ConversationRepository
 from application.ports.job_queue import JobConsumer
+from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from bootstrap.app import create_app
 from bootstrap.container import build_container
@@ -74,7 +76,7 @@ class _CutAfterInsert:
 
     async def __aenter__(self) -> Any:
         await self._inner.__aenter__()
-        real = self._inner.messages.add_if_new
+        real = self._inner.repository(MessageRepository).add_if_new
         proxy = self._proxy
 
         async def add_if_new(message: Message) -> bool:
@@ -82,7 +84,7 @@ class _CutAfterInsert:
             proxy.cut()
             return inserted
 
-        self._inner.messages.add_if_new = add_if_new  # type: ignore[method-assign]
+        self._inner.repository(MessageRepository).add_if_new = add_if_new  # type: ignore[method-assign]
         return self
 
     async def __aexit__(self, *args: Any) -> None:
@@ -156,8 +158,8 @@ async def test_lost_mid_request_is_503_stores_nothing_and_recovers(
     plain: UnitOfWork = api.container.clone()[UnitOfWork]
     async with plain as uow:
         # The message row was written inside the unit that died: it must not be there.
-        assert await uow.messages.count() == 0
-        assert await uow.conversations.count() == 0
+        assert await uow.repository(MessageRepository).count() == 0
+        assert await uow.repository(ConversationRepository).count() == 0
     assert await queued(api) == 0
 
 
@@ -182,16 +184,17 @@ async def test_exhausted_pool_fails_after_a_bounded_wait(settings: Settings) -> 
     try:
         for uow in holders:
             await uow.__aenter__()
-            await uow.messages.count()  # each now holds a connection
+            await uow.repository(MessageRepository).count()  # each now holds a connection
         async with container[UnitOfWork] as starved:
             with pytest.raises(StorageUnavailable):
                 # Generous outer bound: only proves it gives up instead of hanging.
-                await asyncio.wait_for(starved.messages.count(), 30)
+                await asyncio.wait_for(starved.repository(MessageRepository).count(), 30)
     finally:
         for uow in holders:
             await uow.__aexit__(None, None, None)
     async with container[UnitOfWork] as uow:
-        assert await uow.messages.count() == 0  # connections came back to the pool
+        # The connections came back to the pool.
+        assert await uow.repository(MessageRepository).count() == 0
     from bootstrap.container import Resources
 
     await container[Resources].aclose()

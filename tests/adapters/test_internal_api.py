@@ -18,6 +18,7 @@ from lagom import Container
 
 from adapters.fastapi.security import TokenSettings, create_access_token
 from application.ports.job_queue import JobConsumer
+from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from bootstrap.app import create_app
 from bootstrap.cli import main as wta
@@ -173,7 +174,7 @@ async def test_queue_a_message_then_the_worker_sends_it(api: Api) -> None:
     assert queued["parts"] == 1
     assert await api.depth() == 2  # the inbound's reply and this send
     async with api.container[UnitOfWork] as uow:
-        stored = await uow.messages.get_by_id(queued["id"])
+        stored = await uow.repository(MessageRepository).get_by_id(queued["id"])
     assert stored is not None
     assert (stored.from_address, stored.to_address) == (DEV_PHONE_NUMBER, to)
     assert stored.conversation_id == queued["conversation_id"]
@@ -181,7 +182,7 @@ async def test_queue_a_message_then_the_worker_sends_it(api: Api) -> None:
 
     await build_runner(api.container, api.settings).run(burst=True)  # type: ignore[call-arg]
     async with api.container[UnitOfWork] as uow:
-        sent = await uow.messages.get_by_id(queued["id"])
+        sent = await uow.repository(MessageRepository).get_by_id(queued["id"])
     assert sent is not None and sent.status is not DeliveryStatus.PENDING
 
 
@@ -280,7 +281,7 @@ async def test_a_template_may_be_sent_outside_the_window(api: Api) -> None:
     assert response.status_code == 202, response.text
     assert response.json()["parts"] == 1
     async with api.container[UnitOfWork] as uow:
-        stored = await uow.messages.get_by_id(response.json()["id"])
+        stored = await uow.repository(MessageRepository).get_by_id(response.json()["id"])
     assert stored is not None
     assert stored.metadata["template"] == {
         "content_sid": "HX" + "a" * 32, "variables": {"1": "Ana"}, "fallback": False}

@@ -15,6 +15,8 @@ from adapters.psycopg.errors import translate
 from adapters.psycopg.pool import ConnectionPool
 from adapters.psycopg.unit_of_work import PsycopgUnitOfWork, ping
 from application.errors import StorageUnavailable
+from application.ports.conversation_repository import ConversationRepository
+from application.ports.message_repository import MessageRepository
 from tests.adapters.alembic_helpers import migrate
 from tests.conftest import free_port
 
@@ -44,7 +46,7 @@ async def test_building_opens_nothing_and_an_unreachable_server_is_unavailable()
     assert "hunter2" not in str(info.value) and "someone" not in str(info.value)
     with pytest.raises(StorageUnavailable):
         async with uow:
-            await uow.messages.count()
+            await uow.repository(MessageRepository).count()
     await pool.close()
 
 
@@ -58,7 +60,9 @@ async def test_exhausted_pool_waits_then_refuses_and_hands_over_when_freed(
         holder = PsycopgUnitOfWork(pool)
         async with holder:
             await ping(pool)
-            await holder.conversations.count({})  # ... but a unit keeps its connection
+            await holder.repository(ConversationRepository).count(
+                {}
+            )  # ... but a unit keeps its connection
             with pytest.raises(StorageUnavailable, match="DATABASE_POOL_MAX_CONN"):
                 await asyncio.wait_for(ping(pool), 10)
             waiter = asyncio.create_task(asyncio.wait_for(ping(pool), 10))
@@ -74,7 +78,7 @@ async def test_a_dropped_connection_is_replaced(postgres_database: str) -> None:
     pool = ConnectionPool(postgres_database, max_size=2, timeout=2)
     try:
         async with PsycopgUnitOfWork(pool) as uow:
-            await uow.messages.count()
+            await uow.repository(MessageRepository).count()
         # The server ends every session of this database, as a restart would.
         admin = psycopg2.connect(postgres_database)
         admin.autocommit = True
@@ -84,9 +88,9 @@ async def test_a_dropped_connection_is_replaced(postgres_database: str) -> None:
         admin.close()
         with pytest.raises(StorageUnavailable):
             async with PsycopgUnitOfWork(pool) as uow:
-                await uow.messages.count()
+                await uow.repository(MessageRepository).count()
         async with PsycopgUnitOfWork(pool) as uow:
-            assert await uow.messages.count() == 0
+            assert await uow.repository(MessageRepository).count() == 0
     finally:
         await pool.close()
 

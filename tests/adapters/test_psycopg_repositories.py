@@ -6,17 +6,22 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from adapters.psycopg.base import PsycopgRepository
 from adapters.psycopg.pool import ConnectionPool
 from adapters.psycopg.unit_of_work import PsycopgUnitOfWork
+from adapters.sqlalchemy.engine import sync_url
 from tests.adapters.alembic_helpers import migrate
+from tests.contracts.entities import EntityContract, create_module_tables, registry_for
 from tests.contracts.repositories import RepositoryContract, UowFactory
 
 pytestmark = pytest.mark.integration
+REGISTRY = registry_for("postgres", PsycopgRepository)
 
 
 @pytest.fixture
 async def pool(postgres_database: str) -> AsyncIterator[ConnectionPool]:
     migrate(postgres_database)
+    create_module_tables(sync_url(postgres_database))
     pool = ConnectionPool(postgres_database, min_size=1, max_size=12, timeout=10)
     yield pool
     await pool.close()
@@ -24,8 +29,12 @@ async def pool(postgres_database: str) -> AsyncIterator[ConnectionPool]:
 
 @pytest.fixture
 def uow_factory(pool: ConnectionPool) -> UowFactory:
-    return lambda: PsycopgUnitOfWork(pool)
+    return lambda: PsycopgUnitOfWork(pool, REGISTRY)
 
 
 class TestPsycopgRepositories(RepositoryContract):
+    pass
+
+
+class TestPsycopgEntities(EntityContract):
     pass

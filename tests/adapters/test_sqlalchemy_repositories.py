@@ -13,6 +13,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.sqlalchemy.base import SqlaRepository
 from adapters.sqlalchemy.engine import (
     UNAVAILABLE_MESSAGE,
     async_url,
@@ -23,6 +24,9 @@ from adapters.sqlalchemy.engine import (
 )
 from adapters.sqlalchemy.unit_of_work import SqlaUnitOfWork
 from application.errors import StorageUnavailable
+from application.ports.conversation_repository import ConversationRepository
+from application.ports.message_repository import MessageRepository
+from tests.contracts.entities import EntityContract, create_module_tables, registry_for
 from tests.contracts.repositories import (
     RepositoryContract,
     UowFactory,
@@ -31,6 +35,7 @@ from tests.contracts.repositories import (
 )
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
+REGISTRY = registry_for("sqlalchemy", SqlaRepository)
 
 
 def migrate(url: str) -> None:
@@ -45,6 +50,7 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Migrate once, copy per test: every test still runs on the schema Alembic built.
     path = tmp_path_factory.mktemp("template") / "app.db"
     migrate(f"sqlite:///{path}")
+    create_module_tables(f"sqlite:///{path}")
     return path
 
 
@@ -60,10 +66,14 @@ async def engine(tmp_path: Path, migrated_template: Path) -> AsyncIterator[Async
 @pytest.fixture
 def uow_factory(engine: AsyncEngine) -> UowFactory:
     sessions = make_session_factory(engine)
-    return lambda: SqlaUnitOfWork(sessions)
+    return lambda: SqlaUnitOfWork(sessions, REGISTRY)
 
 
 class TestSqlaRepositories(RepositoryContract):
+    pass
+
+
+class TestSqlaEntities(EntityContract):
     pass
 
 
@@ -79,7 +89,7 @@ async def test_sqlite_connections_are_configured(engine: AsyncEngine) -> None:
 async def test_concurrent_writers_do_not_fail(uow_factory: UowFactory) -> None:
     conv = conversation()
     async with uow_factory() as uow:
-        await uow.conversations.create(conv)
+        await uow.repository(ConversationRepository).create(conv)
         await uow.commit()
 
     async def writer(n: int) -> None:
@@ -87,13 +97,13 @@ async def test_concurrent_writers_do_not_fail(uow_factory: UowFactory) -> None:
         # under deferred transactions.
         for _ in range(3):
             async with uow_factory() as uow:
-                await uow.messages.count({"conversation_id": conv.id})
-                await uow.messages.create(message(conv.id, body=f"writer {n}"))
+                await uow.repository(MessageRepository).count({"conversation_id": conv.id})
+                await uow.repository(MessageRepository).create(message(conv.id, body=f"writer {n}"))
                 await uow.commit()
 
     await asyncio.gather(*(writer(n) for n in range(10)))
     async with uow_factory() as uow:
-        assert await uow.messages.count() == 30
+        assert await uow.repository(MessageRepository).count() == 30
 
 
 async def test_engine_creates_directory_and_file_on_first_use_only(tmp_path: Path) -> None:
@@ -133,7 +143,7 @@ async def test_unreachable_database_raises_storage_unavailable(tmp_path: Path) -
         assert "s3cret" not in str(info.value)
         with pytest.raises(StorageUnavailable):
             async with SqlaUnitOfWork(make_session_factory(engine)) as uow:
-                await uow.messages.count()
+                await uow.repository(MessageRepository).count()
     finally:
         await settle_threads(engine)
 
@@ -154,7 +164,7 @@ async def test_missing_schema_is_a_storage_failure(tmp_path: Path) -> None:
     try:
         async with SqlaUnitOfWork(make_session_factory(engine)) as uow:
             with pytest.raises(StorageUnavailable):
-                await uow.conversations.get_by_id("x")
+                await uow.repository(ConversationRepository).get_by_id("x")
     finally:
         await settle_threads(engine)
 

@@ -20,6 +20,8 @@ from adapters.sqlalchemy.database import Database, open_database
 from adapters.sqlalchemy.loop_sqlite import LoopSessionFactory
 from adapters.sqlalchemy.unit_of_work import SqlaUnitOfWork
 from application.errors import StorageUnavailable
+from application.ports.conversation_repository import ConversationRepository
+from application.ports.message_repository import MessageRepository
 from tests.adapters.test_sqlalchemy_repositories import migrated_template  # noqa: F401
 from tests.contracts.repositories import RepositoryContract, UowFactory, conversation, message
 
@@ -60,7 +62,9 @@ async def test_a_held_write_lock_is_waited_for_on_the_loop(uow_factory: UowFacto
     conv = conversation()
     holder = uow_factory()
     await holder.__aenter__()
-    await holder.conversations.create(conv)  # holds the write lock, uncommitted
+    await holder.repository(ConversationRepository).create(
+        conv
+    )  # holds the write lock, uncommitted
     ticks = 0
 
     async def ticker() -> None:
@@ -71,7 +75,7 @@ async def test_a_held_write_lock_is_waited_for_on_the_loop(uow_factory: UowFacto
 
     async def second_writer() -> None:
         async with uow_factory() as uow:
-            await uow.messages.create(message(conv.id))
+            await uow.repository(MessageRepository).create(message(conv.id))
             await uow.commit()
 
     tick_task = asyncio.create_task(ticker())
@@ -84,7 +88,7 @@ async def test_a_held_write_lock_is_waited_for_on_the_loop(uow_factory: UowFacto
     await asyncio.wait_for(writer, 5)
     tick_task.cancel()
     async with uow_factory() as uow:
-        assert await uow.messages.count() == 1
+        assert await uow.repository(MessageRepository).count() == 1
 
 
 async def test_a_lock_held_past_the_timeout_is_a_storage_failure(
@@ -92,11 +96,11 @@ async def test_a_lock_held_past_the_timeout_is_a_storage_failure(
 ) -> None:
     holder = uow_factory()
     await holder.__aenter__()
-    await holder.conversations.create(conversation())
+    await holder.repository(ConversationRepository).create(conversation())
     try:
         with pytest.raises(StorageUnavailable):
             async with uow_factory() as uow:
-                await uow.messages.count()
+                await uow.repository(MessageRepository).count()
     finally:
         await holder.__aexit__(None, None, None)
 
@@ -107,13 +111,15 @@ def _write_rows(path: str, worker: int, count: int) -> None:
         factory = lambda: SqlaUnitOfWork(database.sessions)  # noqa: E731
         conv = conversation(contact=f"whatsapp:+551199999000{worker}")
         async with factory() as uow:
-            await uow.conversations.create(conv)
+            await uow.repository(ConversationRepository).create(conv)
             await uow.commit()
 
         async def writer(n: int) -> None:
             async with factory() as uow:
-                await uow.messages.count({"conversation_id": conv.id})
-                await uow.messages.create(message(conv.id, body=f"{worker}/{n}"))
+                await uow.repository(MessageRepository).count({"conversation_id": conv.id})
+                await uow.repository(MessageRepository).create(
+                    message(conv.id, body=f"{worker}/{n}")
+                )
                 await uow.commit()
 
         await asyncio.gather(*(writer(n) for n in range(count)))
@@ -137,7 +143,7 @@ async def test_several_processes_writing_one_file_lose_nothing(
     database = open_database(f"sqlite:///{path}")
     try:
         async with SqlaUnitOfWork(database.sessions) as uow:
-            assert await uow.messages.count() == 450
-            assert await uow.conversations.count() == 3
+            assert await uow.repository(MessageRepository).count() == 450
+            assert await uow.repository(ConversationRepository).count() == 3
     finally:
         await database.dispose()

@@ -12,6 +12,7 @@ from lagom import Container
 
 from application.errors import StorageUnavailable
 from application.ports.job_queue import JobConsumer
+from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from bootstrap.app import create_app
 from bootstrap.cli import migrate
@@ -49,7 +50,7 @@ class Api:
 
     async def counts(self) -> tuple[int, int]:
         async with self.container[UnitOfWork] as uow:
-            messages = await uow.messages.count()
+            messages = await uow.repository(MessageRepository).count()
         queue: Any = self.container[JobConsumer]
         return messages, await queue.depth()
 
@@ -162,7 +163,7 @@ async def test_signature_covers_parameters_the_project_does_not_know(make_api: A
                               signed_params=tampered)
     assert response.status_code == 403
     async with api.container[UnitOfWork] as uow:
-        stored = await uow.messages.get_by_provider_sid("SM" + "1" * 32)
+        stored = await uow.repository(MessageRepository).get_by_provider_sid("SM" + "1" * 32)
     assert stored is not None
     assert stored.metadata["twilio"]["SomeFutureTwilioField"] == "x"
 
@@ -208,9 +209,9 @@ async def test_status_callback_updates_delivery_status_forward_only(make_api: Ap
     sid = "SM" + "1" * 32
     # An inbound message is final at 'received'; use an outbound one for the callback.
     async with api.container[UnitOfWork] as uow:
-        message = await uow.messages.get_by_provider_sid(sid)
+        message = await uow.repository(MessageRepository).get_by_provider_sid(sid)
         assert message is not None
-        await uow.messages.compare_and_set_status(
+        await uow.repository(MessageRepository).compare_and_set_status(
             message.id, {DeliveryStatus.RECEIVED}, DeliveryStatus.PENDING, message.created_at)
         await uow.commit()
     await api.post(STATUS, {"MessageSid": sid, "MessageStatus": "delivered",
@@ -219,7 +220,7 @@ async def test_status_callback_updates_delivery_status_forward_only(make_api: Ap
                                        "AccountSid": api.settings.owner_account_sid})
     assert response.status_code == 200
     async with api.container[UnitOfWork] as uow:
-        stored = await uow.messages.get_by_provider_sid(sid)
+        stored = await uow.repository(MessageRepository).get_by_provider_sid(sid)
     assert stored is not None and stored.status is DeliveryStatus.DELIVERED
     forged = await api.post(STATUS, {"MessageSid": sid, "MessageStatus": "read"}, signature="x")
     assert forged.status_code == 403

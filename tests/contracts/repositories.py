@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from application.errors import ConcurrencyError, InvalidQuery, NotFound
+from application.ports.conversation_repository import ConversationRepository
+from application.ports.message_repository import MessageRepository
 from application.ports.repository import Condition
 from application.ports.unit_of_work import UnitOfWork
 from domain.conversation import Conversation, ConversationStatus
@@ -83,7 +85,7 @@ class _Base:
     async def stored_conversation(self, uow_factory: UowFactory, **kw: Any) -> Conversation:
         conv = conversation(**kw)
         async with uow_factory() as uow:
-            await uow.conversations.create(conv)
+            await uow.repository(ConversationRepository).create(conv)
             await uow.commit()
         return conv
 
@@ -93,7 +95,7 @@ class _Base:
         msgs = [message(conversation_id, **kw) for _ in range(n)]
         async with uow_factory() as uow:
             for m in msgs:
-                await uow.messages.create(m)
+                await uow.repository(MessageRepository).create(m)
             await uow.commit()
         return msgs
 
@@ -103,48 +105,48 @@ class CrudContract(_Base):
         conv = await self.stored_conversation(uow_factory)
         [msg] = await self.stored_messages(uow_factory, conv.id, 1)
         async with uow_factory() as uow:
-            assert await uow.conversations.get_by_id(conv.id) == conv
-            assert await uow.messages.get_by_id(msg.id) == msg
-            assert await uow.messages.get_by_id(ulid()) is None
-            assert await uow.conversations.get_by_id("not-an-id") is None
+            assert await uow.repository(ConversationRepository).get_by_id(conv.id) == conv
+            assert await uow.repository(MessageRepository).get_by_id(msg.id) == msg
+            assert await uow.repository(MessageRepository).get_by_id(ulid()) is None
+            assert await uow.repository(ConversationRepository).get_by_id("not-an-id") is None
 
     async def test_update_bumps_version_and_persists(self, uow_factory: UowFactory) -> None:
         conv = await self.stored_conversation(uow_factory)
         later = T0 + timedelta(minutes=5)
         async with uow_factory() as uow:
-            updated = await uow.conversations.update(conv.touched(later))
+            updated = await uow.repository(ConversationRepository).update(conv.touched(later))
             await uow.commit()
         assert updated.version == conv.version + 1
         assert updated.last_message_at == later
         async with uow_factory() as uow:
-            assert await uow.conversations.get_by_id(conv.id) == updated
+            assert await uow.repository(ConversationRepository).get_by_id(conv.id) == updated
 
     async def test_stale_update_raises_and_changes_nothing(self, uow_factory: UowFactory) -> None:
         conv = await self.stored_conversation(uow_factory)
         [msg] = await self.stored_messages(uow_factory, conv.id, 1)
         async with uow_factory() as uow:
-            fresh = await uow.messages.update(replace(msg, body="edited"))
+            fresh = await uow.repository(MessageRepository).update(replace(msg, body="edited"))
             await uow.commit()
         async with uow_factory() as uow:
             # ``msg`` still carries version 1; the stored row is at 2.
             with pytest.raises(ConcurrencyError):
-                await uow.messages.update(replace(msg, body="stale edit"))
+                await uow.repository(MessageRepository).update(replace(msg, body="stale edit"))
             await uow.commit()
         async with uow_factory() as uow:
-            assert await uow.messages.get_by_id(msg.id) == fresh
+            assert await uow.repository(MessageRepository).get_by_id(msg.id) == fresh
             with pytest.raises(ConcurrencyError):
-                await uow.conversations.update(conversation())  # never stored
+                await uow.repository(ConversationRepository).update(conversation())  # never stored
 
     async def test_delete(self, uow_factory: UowFactory) -> None:
         conv = await self.stored_conversation(uow_factory)
         msgs = await self.stored_messages(uow_factory, conv.id, 2)
         async with uow_factory() as uow:
-            assert await uow.messages.delete(msgs[0].id) is True
-            assert await uow.messages.delete(msgs[0].id) is False
+            assert await uow.repository(MessageRepository).delete(msgs[0].id) is True
+            assert await uow.repository(MessageRepository).delete(msgs[0].id) is False
             await uow.commit()
         async with uow_factory() as uow:
-            assert await uow.messages.get_by_id(msgs[0].id) is None
-            assert await uow.messages.get_by_id(msgs[1].id) == msgs[1]
+            assert await uow.repository(MessageRepository).get_by_id(msgs[0].id) is None
+            assert await uow.repository(MessageRepository).get_by_id(msgs[1].id) == msgs[1]
 
     async def test_deleting_a_conversation_deletes_its_messages(
         self, uow_factory: UowFactory
@@ -154,11 +156,11 @@ class CrudContract(_Base):
         await self.stored_messages(uow_factory, conv.id, 3)
         [kept] = await self.stored_messages(uow_factory, other.id, 1)
         async with uow_factory() as uow:
-            assert await uow.conversations.delete(conv.id) is True
+            assert await uow.repository(ConversationRepository).delete(conv.id) is True
             await uow.commit()
         async with uow_factory() as uow:
-            assert await uow.messages.count() == 1
-            assert await uow.messages.find_by() == [kept]
+            assert await uow.repository(MessageRepository).count() == 1
+            assert await uow.repository(MessageRepository).find_by() == [kept]
 
     async def test_find_by_and_count(self, uow_factory: UowFactory) -> None:
         conv = await self.stored_conversation(uow_factory)
@@ -172,19 +174,27 @@ class CrudContract(_Base):
             provider_sid=None,
         )
         async with uow_factory() as uow:
-            assert await uow.messages.find_by(direction=Direction.OUTBOUND) == outbound
-            assert await uow.messages.find_by(direction="inbound") == inbound
-            assert await uow.messages.find_by(provider_sid=None) == outbound
-            assert await uow.messages.find_by(
+            assert await uow.repository(MessageRepository).find_by(
+                direction=Direction.OUTBOUND
+            ) == outbound
+            assert await uow.repository(MessageRepository).find_by(direction="inbound") == inbound
+            assert await uow.repository(MessageRepository).find_by(provider_sid=None) == outbound
+            assert await uow.repository(MessageRepository).find_by(
                 conversation_id=conv.id, provider_sid=inbound[1].provider_sid
             ) == [inbound[1]]
-            assert await uow.messages.find_by(conversation_id=ulid()) == []
-            assert await uow.messages.count() == 5
-            assert await uow.messages.count({"status": DeliveryStatus.PENDING}) == 2
+            assert await uow.repository(MessageRepository).find_by(conversation_id=ulid()) == []
+            assert await uow.repository(MessageRepository).count() == 5
+            assert await uow.repository(MessageRepository).count(
+                {"status": DeliveryStatus.PENDING}
+            ) == 2
             filters = {"direction": "inbound", "conversation_id": conv.id}
-            assert await uow.messages.count(filters) == 3
-            assert await uow.conversations.count({"owner_id": "someone else"}) == 0
-            assert await uow.conversations.find_by(owner_id=OWNER, status="open") == [conv]
+            assert await uow.repository(MessageRepository).count(filters) == 3
+            assert await uow.repository(ConversationRepository).count(
+                {"owner_id": "someone else"}
+            ) == 0
+            assert await uow.repository(ConversationRepository).find_by(
+                owner_id=OWNER, status="open"
+            ) == [conv]
 
     @pytest.mark.parametrize("column", INJECTION_NAMES)
     async def test_unknown_filter_column_is_refused(
@@ -194,19 +204,19 @@ class CrudContract(_Base):
         await self.stored_messages(uow_factory, conv.id, 2)
         async with uow_factory() as uow:
             with pytest.raises(InvalidQuery):
-                await uow.messages.find_by(**{column: "x"})
+                await uow.repository(MessageRepository).find_by(**{column: "x"})
             with pytest.raises(InvalidQuery):
-                await uow.messages.count({column: "x"})
+                await uow.repository(MessageRepository).count({column: "x"})
             with pytest.raises(InvalidQuery):
-                await uow.conversations.count({"id": conv.id, column: 1})
+                await uow.repository(ConversationRepository).count({"id": conv.id, column: 1})
         async with uow_factory() as uow:
-            assert await uow.messages.count() == 2
-            assert await uow.conversations.count() == 1
+            assert await uow.repository(MessageRepository).count() == 2
+            assert await uow.repository(ConversationRepository).count() == 1
 
     async def test_json_metadata_is_not_filterable(self, uow_factory: UowFactory) -> None:
         async with uow_factory() as uow:
             with pytest.raises(InvalidQuery):
-                await uow.messages.find_by(metadata={})
+                await uow.repository(MessageRepository).find_by(metadata={})
 
 
 class PaginationContract(_Base):
@@ -215,7 +225,7 @@ class PaginationContract(_Base):
         pages = 0
         cursor: str | None = None
         while True:
-            page = await uow.messages.list(limit=limit, cursor=cursor)
+            page = await uow.repository(MessageRepository).list(limit=limit, cursor=cursor)
             pages += 1
             seen.extend(m.id for m in page.items)
             if page.next_cursor is None:
@@ -226,7 +236,7 @@ class PaginationContract(_Base):
         conv = await self.stored_conversation(uow_factory)
         msgs = await self.stored_messages(uow_factory, conv.id, 25)
         async with uow_factory() as uow:
-            first = await uow.messages.list(limit=10)
+            first = await uow.repository(MessageRepository).list(limit=10)
             assert [m.id for m in first.items] == [m.id for m in msgs[:10]]
             assert first.next_cursor is not None
             seen, pages = await self.collect(uow, 10)
@@ -241,13 +251,15 @@ class PaginationContract(_Base):
                 for i in range(5)]
         await self.stored_conversation(uow_factory, owner_id="owner-b")
         async with uow_factory() as uow:
-            first = await uow.conversations.list(limit=3, filters={"owner_id": "owner-a"})
+            first = await uow.repository(ConversationRepository).list(
+                limit=3, filters={"owner_id": "owner-a"}
+            )
             assert first.next_cursor is not None
-            second = await uow.conversations.list(
+            second = await uow.repository(ConversationRepository).list(
                 limit=3, cursor=first.next_cursor, filters={"owner_id": "owner-a"}
             )
             with pytest.raises(InvalidQuery):
-                await uow.conversations.list(filters={"owner_id; --": "x"})
+                await uow.repository(ConversationRepository).list(filters={"owner_id; --": "x"})
         assert [c.id for c in [*first.items, *second.items]] == [c.id for c in mine]
         assert second.next_cursor is None
 
@@ -272,14 +284,14 @@ class PaginationContract(_Base):
         cursor: str | None = None
         while True:
             async with uow_factory() as uow:
-                page = await uow.messages.list(limit=10, cursor=cursor)
+                page = await uow.repository(MessageRepository).list(limit=10, cursor=cursor)
             seen.extend(m.id for m in page.items)
             if page.next_cursor is None:
                 break
             cursor = page.next_cursor
             async with uow_factory() as uow:
-                await uow.messages.create(message(conv.id, id=early_ids.pop()))
-                await uow.messages.create(message(conv.id))
+                await uow.repository(MessageRepository).create(message(conv.id, id=early_ids.pop()))
+                await uow.repository(MessageRepository).create(message(conv.id))
                 await uow.commit()
         assert len(seen) == len(set(seen))
         assert [i for i in seen if i in {m.id for m in existing}] == [m.id for m in existing]
@@ -293,9 +305,9 @@ class PaginationContract(_Base):
             mine += await self.stored_messages(uow_factory, conv.id, 1)
             await self.stored_messages(uow_factory, other.id, 1)
         async with uow_factory() as uow:
-            page1 = await uow.messages.list_for_conversation(conv.id, limit=4)
+            page1 = await uow.repository(MessageRepository).list_for_conversation(conv.id, limit=4)
             assert page1.next_cursor is not None
-            page2 = await uow.messages.list_for_conversation(
+            page2 = await uow.repository(MessageRepository).list_for_conversation(
                 conv.id, limit=4, cursor=page1.next_cursor
             )
         assert list(page1.items) + list(page2.items) == mine
@@ -305,12 +317,12 @@ class PaginationContract(_Base):
     async def test_malformed_cursor_is_refused(self, uow_factory: UowFactory, cursor: str) -> None:
         async with uow_factory() as uow:
             with pytest.raises(InvalidQuery):
-                await uow.messages.list(limit=10, cursor=cursor)
+                await uow.repository(MessageRepository).list(limit=10, cursor=cursor)
 
     async def test_non_positive_limit_is_refused(self, uow_factory: UowFactory) -> None:
         async with uow_factory() as uow:
             with pytest.raises(InvalidQuery):
-                await uow.conversations.list(limit=0)
+                await uow.repository(ConversationRepository).list(limit=0)
 
 
 class MessageRepositoryContract(_Base):
@@ -319,13 +331,13 @@ class MessageRepositoryContract(_Base):
         first = message(conv.id, provider_sid="SM1")
         second = message(conv.id, provider_sid="SM1", body="redelivery")
         async with uow_factory() as uow:
-            assert await uow.messages.add_if_new(first) is True
-            assert await uow.messages.add_if_new(second) is False
+            assert await uow.repository(MessageRepository).add_if_new(first) is True
+            assert await uow.repository(MessageRepository).add_if_new(second) is False
             await uow.commit()
         async with uow_factory() as uow:
-            assert await uow.messages.count({"provider_sid": "SM1"}) == 1
-            assert await uow.messages.get_by_provider_sid("SM1") == first
-            assert await uow.messages.get_by_id(second.id) is None
+            assert await uow.repository(MessageRepository).count({"provider_sid": "SM1"}) == 1
+            assert await uow.repository(MessageRepository).get_by_provider_sid("SM1") == first
+            assert await uow.repository(MessageRepository).get_by_id(second.id) is None
 
     async def test_add_if_new_allows_one_reply_per_inbound(self, uow_factory: UowFactory) -> None:
         conv = await self.stored_conversation(uow_factory)
@@ -342,33 +354,35 @@ class MessageRepositoryContract(_Base):
             for i in range(2)
         ]
         async with uow_factory() as uow:
-            assert await uow.messages.add_if_new(replies[0]) is True
-            assert await uow.messages.add_if_new(replies[1]) is False
+            assert await uow.repository(MessageRepository).add_if_new(replies[0]) is True
+            assert await uow.repository(MessageRepository).add_if_new(replies[1]) is False
             await uow.commit()
         async with uow_factory() as uow:
-            assert await uow.messages.get_reply_to(inbound.id) == replies[0]
-            assert await uow.messages.get_reply_to(replies[0].id) is None
+            assert await uow.repository(MessageRepository).get_reply_to(inbound.id) == replies[0]
+            assert await uow.repository(MessageRepository).get_reply_to(replies[0].id) is None
 
     async def test_create_duplicate_raises_duplicate_message(self, uow_factory: UowFactory) -> None:
         conv = await self.stored_conversation(uow_factory)
         [stored] = await self.stored_messages(uow_factory, conv.id, 1)
         async with uow_factory() as uow:
             with pytest.raises(DuplicateMessage) as info:
-                await uow.messages.create(message(conv.id, provider_sid=stored.provider_sid))
+                await uow.repository(MessageRepository).create(
+                    message(conv.id, provider_sid=stored.provider_sid)
+                )
             assert info.value.provider_sid == stored.provider_sid
             # The unit stays usable after the refused write.
             extra = message(conv.id)
-            await uow.messages.create(extra)
+            await uow.repository(MessageRepository).create(extra)
             await uow.commit()
         async with uow_factory() as uow:
-            assert await uow.messages.count() == 2
+            assert await uow.repository(MessageRepository).count() == 2
 
     async def test_message_for_a_missing_conversation_is_refused(
         self, uow_factory: UowFactory
     ) -> None:
         async with uow_factory() as uow:
             with pytest.raises(NotFound):
-                await uow.messages.create(message(ulid()))
+                await uow.repository(MessageRepository).create(message(ulid()))
 
     async def test_concurrent_add_if_new_inserts_exactly_once(
         self, uow_factory: UowFactory
@@ -378,15 +392,15 @@ class MessageRepositoryContract(_Base):
 
         async def deliver(candidate: Message) -> bool:
             async with uow_factory() as uow:
-                inserted = await uow.messages.add_if_new(candidate)
+                inserted = await uow.repository(MessageRepository).add_if_new(candidate)
                 await uow.commit()
                 return inserted
 
         results = await asyncio.gather(*(deliver(c) for c in candidates))
         assert results.count(True) == 1
         async with uow_factory() as uow:
-            assert await uow.messages.count({"provider_sid": "SMrace"}) == 1
-            winner = await uow.messages.get_by_provider_sid("SMrace")
+            assert await uow.repository(MessageRepository).count({"provider_sid": "SMrace"}) == 1
+            winner = await uow.repository(MessageRepository).get_by_provider_sid("SMrace")
         assert winner == candidates[results.index(True)]
 
     async def test_compare_and_set_status(self, uow_factory: UowFactory) -> None:
@@ -401,16 +415,16 @@ class MessageRepositoryContract(_Base):
         )
         at = T0 + timedelta(minutes=1)
         async with uow_factory() as uow:
-            assert not await uow.messages.compare_and_set_status(
+            assert not await uow.repository(MessageRepository).compare_and_set_status(
                 out.id, {DeliveryStatus.SENDING}, DeliveryStatus.SENT, at
             )
-            assert not await uow.messages.compare_and_set_status(
+            assert not await uow.repository(MessageRepository).compare_and_set_status(
                 ulid(), {DeliveryStatus.PENDING}, DeliveryStatus.SENDING, at
             )
-            assert not await uow.messages.compare_and_set_status(
+            assert not await uow.repository(MessageRepository).compare_and_set_status(
                 out.id, set(), DeliveryStatus.SENDING, at
             )
-            assert await uow.messages.compare_and_set_status(
+            assert await uow.repository(MessageRepository).compare_and_set_status(
                 out.id,
                 [DeliveryStatus.QUEUED, DeliveryStatus.PENDING],
                 DeliveryStatus.FAILED,
@@ -420,7 +434,7 @@ class MessageRepositoryContract(_Base):
             )
             await uow.commit()
         async with uow_factory() as uow:
-            stored = await uow.messages.get_by_id(out.id)
+            stored = await uow.repository(MessageRepository).get_by_id(out.id)
         assert stored is not None
         assert (stored.status, stored.provider_sid, stored.error_code) == (
             DeliveryStatus.FAILED,
@@ -446,7 +460,7 @@ class MessageRepositoryContract(_Base):
 
         async def claim() -> bool:
             async with uow_factory() as uow:
-                won = await uow.messages.compare_and_set_status(
+                won = await uow.repository(MessageRepository).compare_and_set_status(
                     out.id, {DeliveryStatus.PENDING}, DeliveryStatus.SENDING, T0
                 )
                 await uow.commit()
@@ -455,7 +469,7 @@ class MessageRepositoryContract(_Base):
         results = await asyncio.gather(claim(), claim(), claim())
         assert sorted(results) == [False, False, True]
         async with uow_factory() as uow:
-            stored = await uow.messages.get_by_id(out.id)
+            stored = await uow.repository(MessageRepository).get_by_id(out.id)
         assert stored is not None
         assert stored.status is DeliveryStatus.SENDING
         assert stored.version == 2
@@ -466,9 +480,13 @@ class MessageRepositoryContract(_Base):
         msgs = await self.stored_messages(uow_factory, conv.id, 5)
         await self.stored_messages(uow_factory, other.id, 2)
         async with uow_factory() as uow:
-            assert await uow.messages.latest_for_conversation(conv.id, 3) == msgs[2:]
-            assert await uow.messages.latest_for_conversation(conv.id, 50) == msgs
-            assert await uow.messages.latest_for_conversation(ulid(), 3) == []
+            assert await uow.repository(MessageRepository).latest_for_conversation(
+                conv.id, 3
+            ) == msgs[2:]
+            assert await uow.repository(MessageRepository).latest_for_conversation(
+                conv.id, 50
+            ) == msgs
+            assert await uow.repository(MessageRepository).latest_for_conversation(ulid(), 3) == []
 
     async def test_awaiting_reply(self, uow_factory: UowFactory) -> None:
         conv = await self.stored_conversation(uow_factory)
@@ -483,12 +501,16 @@ class MessageRepositoryContract(_Base):
         )
         cutoff = T0 + timedelta(minutes=30)
         async with uow_factory() as uow:
-            assert await uow.messages.awaiting_reply(cutoff) == waiting
-            assert await uow.messages.awaiting_reply(cutoff, limit=1) == waiting[:1]
+            assert await uow.repository(MessageRepository).awaiting_reply(cutoff) == waiting
+            assert await uow.repository(MessageRepository).awaiting_reply(
+                cutoff, limit=1
+            ) == waiting[:1]
             # Strictly before: a message created at the cutoff itself is not yet due.
-            assert await uow.messages.awaiting_reply(old) == []
+            assert await uow.repository(MessageRepository).awaiting_reply(old) == []
             tz = timezone(timedelta(hours=-3))
-            assert await uow.messages.awaiting_reply(cutoff.astimezone(tz)) == waiting
+            assert await uow.repository(MessageRepository).awaiting_reply(
+                cutoff.astimezone(tz)
+            ) == waiting
 
 
 class ConversationRepositoryContract(_Base):
@@ -496,51 +518,63 @@ class ConversationRepositoryContract(_Base):
         closed = await self.stored_conversation(uow_factory, status=ConversationStatus.CLOSED)
         await self.stored_conversation(uow_factory, status=ConversationStatus.CLOSED)
         async with uow_factory() as uow:
-            assert await uow.conversations.get_open(OWNER, CONTACT) is None
+            assert await uow.repository(ConversationRepository).get_open(OWNER, CONTACT) is None
         opened = await self.stored_conversation(uow_factory)
         async with uow_factory() as uow:
-            assert await uow.conversations.get_open(OWNER, CONTACT) == opened
-            assert await uow.conversations.get_open(OWNER, "whatsapp:+5511000000000") is None
-            assert await uow.conversations.get_open("other-owner", CONTACT) is None
-            assert await uow.conversations.get_by_id(closed.id) == closed
+            assert await uow.repository(ConversationRepository).get_open(OWNER, CONTACT) == opened
+            assert await uow.repository(ConversationRepository).get_open(
+                OWNER, "whatsapp:+5511000000000"
+            ) is None
+            assert await uow.repository(ConversationRepository).get_open(
+                "other-owner", CONTACT
+            ) is None
+            assert await uow.repository(ConversationRepository).get_by_id(closed.id) == closed
 
     async def test_add_open_or_get_returns_the_stored_open_one(
         self, uow_factory: UowFactory
     ) -> None:
         first = conversation()
         async with uow_factory() as uow:
-            assert await uow.conversations.add_open_or_get(first) == first
-            assert await uow.conversations.add_open_or_get(conversation()) == first
+            assert await uow.repository(ConversationRepository).add_open_or_get(first) == first
+            assert await uow.repository(ConversationRepository).add_open_or_get(
+                conversation()
+            ) == first
             await uow.commit()
         async with uow_factory() as uow:
-            await uow.conversations.update(first.closed(T0 + timedelta(hours=1)))
+            await uow.repository(ConversationRepository).update(
+                first.closed(T0 + timedelta(hours=1))
+            )
             fresh = conversation()
-            assert await uow.conversations.add_open_or_get(fresh) == fresh
+            assert await uow.repository(ConversationRepository).add_open_or_get(fresh) == fresh
             await uow.commit()
         async with uow_factory() as uow:
-            assert await uow.conversations.count({"owner_id": OWNER, "contact": CONTACT}) == 2
+            assert await uow.repository(ConversationRepository).count(
+                {"owner_id": OWNER, "contact": CONTACT}
+            ) == 2
 
     async def test_second_open_conversation_is_refused(self, uow_factory: UowFactory) -> None:
         await self.stored_conversation(uow_factory)
         async with uow_factory() as uow:
             with pytest.raises(ConcurrencyError):
-                await uow.conversations.create(conversation())
+                await uow.repository(ConversationRepository).create(conversation())
         async with uow_factory() as uow:
-            assert await uow.conversations.count() == 1
+            assert await uow.repository(ConversationRepository).count() == 1
 
     async def test_concurrent_add_open_or_get_yields_one_conversation(
         self, uow_factory: UowFactory
     ) -> None:
         async def open_one() -> Conversation:
             async with uow_factory() as uow:
-                stored = await uow.conversations.add_open_or_get(conversation())
+                stored = await uow.repository(ConversationRepository).add_open_or_get(
+                    conversation()
+                )
                 await uow.commit()
                 return stored
 
         results = await asyncio.gather(*(open_one() for _ in range(10)))
         assert len({c.id for c in results}) == 1
         async with uow_factory() as uow:
-            assert await uow.conversations.count({"status": "open"}) == 1
+            assert await uow.repository(ConversationRepository).count({"status": "open"}) == 1
 
 
 class UnitOfWorkContract(_Base):
@@ -552,48 +586,48 @@ class UnitOfWorkContract(_Base):
 
         with pytest.raises(Boom):
             async with uow_factory() as uow:
-                await uow.conversations.create(conv)
-                await uow.messages.add_if_new(message(conv.id))
+                await uow.repository(ConversationRepository).create(conv)
+                await uow.repository(MessageRepository).add_if_new(message(conv.id))
                 raise Boom
         async with uow_factory() as uow:
-            assert await uow.conversations.count() == 0
-            assert await uow.messages.count() == 0
+            assert await uow.repository(ConversationRepository).count() == 0
+            assert await uow.repository(MessageRepository).count() == 0
 
     async def test_leaving_without_commit_rolls_back(self, uow_factory: UowFactory) -> None:
         conv = await self.stored_conversation(uow_factory)
         async with uow_factory() as uow:
-            await uow.conversations.update(conv.closed(T0))
-            await uow.messages.create(message(conv.id))
+            await uow.repository(ConversationRepository).update(conv.closed(T0))
+            await uow.repository(MessageRepository).create(message(conv.id))
         async with uow_factory() as uow:
-            assert await uow.conversations.get_by_id(conv.id) == conv
-            assert await uow.messages.count() == 0
+            assert await uow.repository(ConversationRepository).get_by_id(conv.id) == conv
+            assert await uow.repository(MessageRepository).count() == 0
 
     async def test_rollback_then_keep_working(self, uow_factory: UowFactory) -> None:
         conv = await self.stored_conversation(uow_factory)
         kept = message(conv.id)
         async with uow_factory() as uow:
-            await uow.messages.create(message(conv.id))
+            await uow.repository(MessageRepository).create(message(conv.id))
             await uow.rollback()
-            assert await uow.messages.count() == 0
-            assert await uow.conversations.get_by_id(conv.id) == conv
-            await uow.messages.create(kept)
+            assert await uow.repository(MessageRepository).count() == 0
+            assert await uow.repository(ConversationRepository).get_by_id(conv.id) == conv
+            await uow.repository(MessageRepository).create(kept)
             await uow.commit()
             # After a commit the unit goes on in a new transaction.
-            await uow.messages.create(message(conv.id))
+            await uow.repository(MessageRepository).create(message(conv.id))
         async with uow_factory() as uow:
-            assert await uow.messages.find_by() == [kept]
+            assert await uow.repository(MessageRepository).find_by() == [kept]
 
     async def test_unit_can_be_entered_again(self, uow_factory: UowFactory) -> None:
         uow = uow_factory()
         conv = conversation()
         async with uow:
-            await uow.conversations.create(conv)
+            await uow.repository(ConversationRepository).create(conv)
             await uow.commit()
         async with uow:
-            assert await uow.conversations.get_by_id(conv.id) == conv
-            await uow.conversations.delete(conv.id)
+            assert await uow.repository(ConversationRepository).get_by_id(conv.id) == conv
+            await uow.repository(ConversationRepository).delete(conv.id)
         async with uow:
-            assert await uow.conversations.get_by_id(conv.id) == conv
+            assert await uow.repository(ConversationRepository).get_by_id(conv.id) == conv
 
     async def test_concurrent_read_modify_write_units_lose_no_update(
         self, uow_factory: UowFactory
@@ -608,11 +642,11 @@ class UnitOfWorkContract(_Base):
             nonlocal refused
             while True:
                 async with uow_factory() as uow:
-                    current = await uow.conversations.get_by_id(conv.id)
+                    current = await uow.repository(ConversationRepository).get_by_id(conv.id)
                     assert current is not None
                     await asyncio.sleep(0)
                     try:
-                        await uow.conversations.update(
+                        await uow.repository(ConversationRepository).update(
                             current.touched(T0 + timedelta(seconds=i))
                         )
                     except ConcurrencyError:
@@ -623,7 +657,7 @@ class UnitOfWorkContract(_Base):
 
         await asyncio.gather(*(touch(i) for i in range(8)))
         async with uow_factory() as uow:
-            stored = await uow.conversations.get_by_id(conv.id)
+            stored = await uow.repository(ConversationRepository).get_by_id(conv.id)
         assert stored is not None
         assert stored.version == 1 + 8
         assert stored.last_message_at == T0 + timedelta(seconds=7)
@@ -648,10 +682,10 @@ class RoundTripContract(_Base):
             updated_at=T0,
         )
         async with uow_factory() as uow:
-            await uow.messages.create(original)
+            await uow.repository(MessageRepository).create(original)
             await uow.commit()
         async with uow_factory() as uow:
-            stored = await uow.messages.get_by_id(original.id)
+            stored = await uow.repository(MessageRepository).get_by_id(original.id)
         assert stored is not None
         assert stored == original
         assert stored.id == original.id and len(stored.id) == 26
@@ -667,23 +701,23 @@ class RoundTripContract(_Base):
         naive = datetime(2024, 1, 1, 12, 0)
         async with uow_factory() as uow:
             with pytest.raises(ValueError, match="naive"):
-                await uow.messages.create(message(conv.id, created_at=naive))
+                await uow.repository(MessageRepository).create(message(conv.id, created_at=naive))
         async with uow_factory() as uow:
-            assert await uow.messages.count() == 0
+            assert await uow.repository(MessageRepository).count() == 0
 
     async def test_handed_out_entities_are_copies(self, uow_factory: UowFactory) -> None:
         conv = await self.stored_conversation(uow_factory)
         original = message(conv.id, metadata={"a": {"b": [1]}})
         async with uow_factory() as uow:
-            await uow.messages.create(original)
+            await uow.repository(MessageRepository).create(original)
             original.metadata["a"]["b"].append(2)  # the caller's object, after the write
             await uow.commit()
         async with uow_factory() as uow:
-            fetched = await uow.messages.get_by_id(original.id)
+            fetched = await uow.repository(MessageRepository).get_by_id(original.id)
             assert fetched is not None
             fetched.metadata["a"]["b"].append(3)
             fetched.body = "changed"
-            again = await uow.messages.get_by_id(original.id)
+            again = await uow.repository(MessageRepository).get_by_id(original.id)
         assert again is not None
         assert again.metadata == {"a": {"b": [1]}}
         assert again.body == "hello"
@@ -693,7 +727,7 @@ class QueryContract(_Base):
     """``query()``: operator conditions on declared columns, paged like ``list``."""
 
     async def ids(self, uow: UnitOfWork, *conditions: Condition, limit: int = 50) -> list[str]:
-        page = await uow.messages.query(list(conditions), limit=limit)
+        page = await uow.repository(MessageRepository).query(list(conditions), limit=limit)
         return [m.id for m in page.items]
 
     async def fixture_rows(self, uow_factory: UowFactory) -> tuple[Conversation, list[Message]]:
@@ -709,7 +743,7 @@ class QueryContract(_Base):
         ]
         async with uow_factory() as uow:
             for m in msgs:
-                await uow.messages.create(m)
+                await uow.repository(MessageRepository).create(m)
             await uow.commit()
         return conv, msgs
 
@@ -793,7 +827,7 @@ class QueryContract(_Base):
                 uow, Condition("created_at", "gt", T0), Condition("created_at", "lt", T0)
             ) == []
             assert await self.ids(uow) == [*(x.id for x in m), elsewhere.id]
-            page = await uow.conversations.query(
+            page = await uow.repository(ConversationRepository).query(
                 [Condition("status", "eq", "open"), Condition("contact", "neq", CONTACT)]
             )
             assert [c.id for c in page.items] == [other.id]
@@ -816,17 +850,19 @@ class QueryContract(_Base):
         cursor: str | None = None
         async with uow_factory() as uow:
             for _ in range(5):
-                page = await uow.messages.query(inbound, limit=3, cursor=cursor)
+                page = await uow.repository(MessageRepository).query(
+                    inbound, limit=3, cursor=cursor
+                )
                 seen.extend(x.id for x in page.items)
                 cursor = page.next_cursor
                 if cursor is None:
                     break
                 # A row inserted mid-listing with a smaller id is not returned later.
-                await uow.messages.create(message(conv.id, id=new_ulid(1)))
+                await uow.repository(MessageRepository).create(message(conv.id, id=new_ulid(1)))
             with pytest.raises(InvalidQuery):
-                await uow.messages.query(inbound, limit=0)
+                await uow.repository(MessageRepository).query(inbound, limit=0)
             with pytest.raises(InvalidQuery):
-                await uow.messages.query(inbound, cursor="%%%")
+                await uow.repository(MessageRepository).query(inbound, cursor="%%%")
         assert seen == [x.id for x in msgs]
 
     @pytest.mark.parametrize("column", [*INJECTION_NAMES, "metadata", "ID", "body "])
@@ -834,12 +870,12 @@ class QueryContract(_Base):
         await self.fixture_rows(uow_factory)
         async with uow_factory() as uow:
             with pytest.raises(InvalidQuery, match="column"):
-                await uow.messages.query([Condition(column, "eq", "x")])
+                await uow.repository(MessageRepository).query([Condition(column, "eq", "x")])
             with pytest.raises(InvalidQuery, match="column"):
-                await uow.conversations.query([Condition("id", "eq", "x"),
+                await uow.repository(ConversationRepository).query([Condition("id", "eq", "x"),
                                                Condition(column, "eq", "x")])
         async with uow_factory() as uow:
-            assert await uow.messages.count() == 4
+            assert await uow.repository(MessageRepository).count() == 4
 
     @pytest.mark.parametrize(
         "op", ["=", "==", "!=", "ilike", "EQ", "eq; DROP TABLE messages", "in) OR (1=1", ""]
@@ -848,9 +884,9 @@ class QueryContract(_Base):
         await self.fixture_rows(uow_factory)
         async with uow_factory() as uow:
             with pytest.raises(InvalidQuery, match="operator"):
-                await uow.messages.query([Condition("body", op, "x")])
+                await uow.repository(MessageRepository).query([Condition("body", op, "x")])
         async with uow_factory() as uow:
-            assert await uow.messages.count() == 4
+            assert await uow.repository(MessageRepository).count() == 4
 
     @pytest.mark.parametrize(
         "condition",
@@ -868,7 +904,7 @@ class QueryContract(_Base):
     ) -> None:
         async with uow_factory() as uow:
             with pytest.raises(InvalidQuery):
-                await uow.messages.query([condition])
+                await uow.repository(MessageRepository).query([condition])
 
     async def test_values_are_never_interpreted_as_sql(self, uow_factory: UowFactory) -> None:
         _, m = await self.fixture_rows(uow_factory)
@@ -879,7 +915,7 @@ class QueryContract(_Base):
                 assert await self.ids(uow, Condition("body", "like", value)) == []
             assert await self.ids(uow, Condition("body", "in", hostile)) == []
         async with uow_factory() as uow:
-            assert await uow.messages.count() == len(m)
+            assert await uow.repository(MessageRepository).count() == len(m)
 
 
 class RepositoryContract(

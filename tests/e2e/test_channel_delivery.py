@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from application.ports.blob_store import BlobStore
+from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from application.use_cases.receive_inbound import InboundMessage, ReceiveInboundMessage
 from domain.long_text import split_text
@@ -73,8 +74,9 @@ def world(request: pytest.FixtureRequest, tmp_path: Path,
 def _reply(w: World, sid: str) -> Message | None:
     async def go(container: Any) -> Message | None:
         async with container[UnitOfWork] as uow:
-            inbound = await uow.messages.get_by_provider_sid(sid)
-            return await uow.messages.get_reply_to(inbound.id) if inbound else None
+            messages = uow.repository(MessageRepository)
+            inbound = await messages.get_by_provider_sid(sid)
+            return await messages.get_reply_to(inbound.id) if inbound else None
 
     result: Message | None = w.run(go)
     return result
@@ -141,7 +143,7 @@ def _intake_media(w: World, sid: str, body: str, media: list[tuple[str, str]]) -
 def _inbound(w: World, sid: str) -> Message:
     async def go(container: Any) -> Message:
         async with container[UnitOfWork] as uow:
-            found: Message | None = await uow.messages.get_by_provider_sid(sid)
+            found: Message | None = await uow.repository(MessageRepository).get_by_provider_sid(sid)
         assert found is not None
         return found
 

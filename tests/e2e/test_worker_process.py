@@ -22,6 +22,7 @@ import redis
 from adapters.arq_queue import ArqJobQueue
 from adapters.sqlite_queue.wakeup import wake_directory
 from application.ports.job_queue import DeadLetterStore
+from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from application.use_cases.receive_inbound import InboundMessage, ReceiveInboundMessage
 from bootstrap.cli import migrate
@@ -113,8 +114,8 @@ class World:
         """The reply's delivery status, or "none" while no reply is stored."""
         async def go(container: Any) -> str:
             async with container[UnitOfWork] as uow:
-                inbound = await uow.messages.get_by_provider_sid(sid)
-                reply = await uow.messages.get_reply_to(inbound.id)
+                inbound = await uow.repository(MessageRepository).get_by_provider_sid(sid)
+                reply = await uow.repository(MessageRepository).get_reply_to(inbound.id)
             return str(reply.status.value) if reply else "none"
 
         return str(self.run(go))

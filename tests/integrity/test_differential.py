@@ -24,6 +24,8 @@ from adapters.in_memory.repositories import InMemoryStore
 from adapters.in_memory.unit_of_work import InMemoryUnitOfWork
 from adapters.system.ids import UlidGenerator
 from application.policy import ConversationPolicy
+from application.ports.conversation_repository import ConversationRepository
+from application.ports.message_repository import MessageRepository
 from application.ports.message_sender import OutboundEnvelope, SendReceipt
 from application.tasks import GENERATE_REPLY, GenerateReplyPayload, SendMessagePayload
 from application.use_cases.generate_reply import GenerateReply
@@ -126,8 +128,8 @@ async def play(uow: Any, story: list[tuple[Any, ...]]) -> dict[str, Any]:
 async def stored_view(uow: Any) -> list[Any]:
     """Conversations as (contact, status, messages), messages named by what they carry."""
     async with uow() as unit:
-        conversations = await unit.conversations.find_by()
-        messages = await unit.messages.find_by()
+        conversations = await unit.repository(ConversationRepository).find_by()
+        messages = await unit.repository(MessageRepository).find_by()
     by_id = {m.id: m for m in messages}
 
     def describe(m: Any) -> tuple[Any, ...]:

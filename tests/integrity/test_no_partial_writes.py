@@ -18,6 +18,8 @@ from adapters.in_memory.clock import FrozenClock
 from adapters.in_memory.job_queue import InMemoryJobQueue
 from adapters.system.ids import UlidGenerator
 from application.policy import ConversationPolicy
+from application.ports.conversation_repository import ConversationRepository
+from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from application.use_cases.receive_inbound import InboundMessage, ReceiveInboundMessage
 from domain.message import Message
@@ -70,10 +72,19 @@ class FailingUnitOfWork:
     def __init__(self, inner: UnitOfWork, step: str) -> None:
         self._inner, self._step = inner, step
 
+    def repository(self, port: type[Any]) -> Any:
+        inner = self._inner.repository(port)
+        if port is ConversationRepository:
+            return _FailingConversations(inner, self._step)
+        if port is MessageRepository:
+            return _FailingMessages(inner, self._step)
+        return inner
+
+    def repository_for(self, entity: type[Any]) -> Any:
+        return self._inner.repository_for(entity)
+
     async def __aenter__(self) -> Self:
         await self._inner.__aenter__()
-        self.conversations = _FailingConversations(self._inner.conversations, self._step)
-        self.messages = _FailingMessages(self._inner.messages, self._step)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
@@ -100,7 +111,8 @@ def inbound(sid: str, body: str = "hello") -> InboundMessage:
 
 async def rows(backend: Backend) -> tuple[int, int]:
     async with backend.uow() as uow:
-        return await uow.conversations.count(), await uow.messages.count()
+        conversations = await uow.repository(ConversationRepository).count()
+        return conversations, await uow.repository(MessageRepository).count()
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -126,14 +138,16 @@ async def test_a_failure_leaves_an_open_conversation_as_it_was(
     clock, queue = FrozenClock(), InMemoryJobQueue()
     first = await receive(backend.uow(), clock, queue).execute(inbound("SM" + "b" * 32))
     async with backend.uow() as uow:
-        before = await uow.conversations.get_by_id(first.conversation_id)
+        before = await uow.repository(ConversationRepository).get_by_id(first.conversation_id)
     clock.advance(timedelta(minutes=1))
     with pytest.raises(Injected):
         await receive(FailingUnitOfWork(backend.uow(), step), clock, queue).execute(
             inbound("SM" + "c" * 32, "bye"))  # a closure keyword: the update would close it
     async with backend.uow() as uow:
-        assert await uow.conversations.get_by_id(first.conversation_id) == before
-        assert await uow.messages.get_by_provider_sid("SM" + "c" * 32) is None
+        assert await uow.repository(ConversationRepository).get_by_id(
+            first.conversation_id
+        ) == before
+        assert await uow.repository(MessageRepository).get_by_provider_sid("SM" + "c" * 32) is None
     assert await rows(backend) == (1, 1)
 
 
@@ -148,7 +162,7 @@ async def test_a_failure_after_closing_a_stale_conversation_keeps_it_open(
         await receive(FailingUnitOfWork(backend.uow(), step), clock, queue).execute(
             inbound("SM" + "e" * 32))
     async with backend.uow() as uow:
-        still = await uow.conversations.get_by_id(first.conversation_id)
+        still = await uow.repository(ConversationRepository).get_by_id(first.conversation_id)
         assert still is not None and still.status == "open"
     assert await rows(backend) == (1, 1)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from application.errors import DeliveryFailed
+from application.ports.message_repository import MessageRepository
 from application.ports.message_sender import OutboundEnvelope, SendReceipt
 from application.tasks import GenerateReplyPayload, SendMessagePayload
 from application.use_cases.queue_outbound import OutboundRequest, QueueOutboundMessage
@@ -43,7 +44,7 @@ async def test_queued_messages_to_an_opted_out_contact_fail_without_a_call(fakes
     fakes.clock.advance(timedelta(seconds=1))
     assert await send.execute(SendMessagePayload(queued.message_id)) is DeliveryStatus.FAILED
     async with fakes.uow() as uow:
-        blocked = await uow.messages.get_by_id(queued.message_id)
+        blocked = await uow.repository(MessageRepository).get_by_id(queued.message_id)
     assert blocked is not None and blocked.error_code == "CONTACT_BLOCKED"
     assert twilio.taken == []
 

@@ -12,6 +12,7 @@ import pytest
 from adapters.in_memory.unit_of_work import InMemoryUnitOfWork
 from application.channel_policy import ChannelPolicy
 from application.errors import DeliveryFailed, StorageUnavailable
+from application.ports.message_repository import MessageRepository
 from application.ports.message_sender import OutboundEnvelope, SendReceipt
 from application.tasks import GenerateReplyPayload, SendMessagePayload
 from application.use_cases.send_outbound import SendOutboundMessage
@@ -68,7 +69,7 @@ async def _long_reply(fakes: Fakes) -> Message:
 
 async def _stored(fakes: Fakes, message_id: str) -> Message:
     async with fakes.uow() as uow:
-        message = await uow.messages.get_by_id(message_id)
+        message = await uow.repository(MessageRepository).get_by_id(message_id)
     assert message is not None
     return message
 

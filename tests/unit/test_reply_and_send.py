@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from application.errors import DeliveryFailed
+from application.ports.message_repository import MessageRepository
 from application.ports.message_sender import OutboundEnvelope, SendReceipt
 from application.tasks import SEND_MESSAGE, GenerateReplyPayload, SendMessagePayload
 from application.use_cases.generate_reply import GenerateReply
@@ -48,7 +49,7 @@ async def test_the_reply_is_sent_in_the_same_job_and_no_send_job_is_queued(
     [envelope] = fakes.sender.sent
     assert envelope.body == "Echo: hello"
     async with fakes.uow() as uow:
-        stored = await uow.messages.get_by_id(reply.id)
+        stored = await uow.repository(MessageRepository).get_by_id(reply.id)
     assert stored is not None and stored.status is DeliveryStatus.SENT
     assert await _jobs(fakes) == []
 
@@ -72,7 +73,7 @@ async def test_a_refused_send_is_handed_to_a_send_job_that_retries_it(fakes: Fak
 
     assert sender.sent == []
     async with fakes.uow() as uow:
-        stored = await uow.messages.get_by_id(reply.id)
+        stored = await uow.repository(MessageRepository).get_by_id(reply.id)
     assert stored is not None and stored.status is DeliveryStatus.PENDING  # claim released
     [job] = await fakes.queue.receive(10, 0)
     assert job.task == SEND_MESSAGE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from application.ports.message_repository import MessageRepository
 from application.ports.message_sender import OutboundEnvelope, SendReceipt
 from application.tasks import GenerateReplyPayload, SendMessagePayload
 from application.use_cases.record_delivery_status import StatusUpdate
@@ -28,7 +29,7 @@ async def _reply(fakes: Fakes) -> str:
 
 async def _stored(fakes: Fakes, message_id: str) -> DeliveryStatus:
     async with fakes.uow() as uow:
-        message = await uow.messages.get_by_id(message_id)
+        message = await uow.repository(MessageRepository).get_by_id(message_id)
     assert message is not None
     return message.status
 
@@ -59,7 +60,7 @@ async def test_a_callback_that_raced_ahead_is_not_undone(fakes: Fakes) -> None:
         async def send(self, envelope: OutboundEnvelope) -> SendReceipt:
             # Twilio's "delivered" callback lands before its 201 is processed here.
             async with fakes.uow() as uow:
-                await uow.messages.compare_and_set_status(
+                await uow.repository(MessageRepository).compare_and_set_status(
                     reply_id, {DeliveryStatus.SENDING}, DeliveryStatus.DELIVERED,
                     fakes.clock.now(), provider_sid=sid)
                 await uow.commit()

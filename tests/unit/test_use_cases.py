@@ -8,6 +8,8 @@ from datetime import timedelta
 import pytest
 
 from application.errors import DeliveryFailed, DeliveryUncertain, PermanentJobError
+from application.ports.conversation_repository import ConversationRepository
+from application.ports.message_repository import MessageRepository
 from application.ports.message_sender import OutboundEnvelope, SendReceipt
 from application.tasks import GENERATE_REPLY, SEND_MESSAGE, GenerateReplyPayload, SendMessagePayload
 from application.use_cases.receive_inbound import InboundMessage
@@ -48,8 +50,10 @@ async def test_new_inbound_message_creates_a_conversation_and_a_reply_job(fakes:
     result = await fakes.receive().execute(inbound())
     assert not result.duplicate and result.reply_queued
     async with fakes.uow() as uow:
-        conversation = await uow.conversations.get_by_id(result.conversation_id)
-        message = await uow.messages.get_by_id(result.message_id)
+        conversation = await uow.repository(ConversationRepository).get_by_id(
+            result.conversation_id
+        )
+        message = await uow.repository(MessageRepository).get_by_id(result.message_id)
     assert conversation is not None and conversation.status is ConversationStatus.OPEN
     assert conversation.contact == CONTACT and conversation.owner_id == OWNER
     assert message is not None and message.direction is Direction.INBOUND
@@ -66,7 +70,7 @@ async def test_same_message_sid_twice_stores_one_message_and_queues_one_job(fake
     second = await fakes.receive().execute(inbound())
     assert second.duplicate and second.message_id == first.message_id
     async with fakes.uow() as uow:
-        assert await uow.messages.count() == 1
+        assert await uow.repository(MessageRepository).count() == 1
     assert len(await fakes.queue.receive(10, 0)) == 1
 
 
@@ -85,7 +89,7 @@ async def test_full_flow_sends_the_echo_reply_to_the_contact(fakes: Fakes) -> No
     assert envelope.to_address == CONTACT and envelope.from_address == CHANNEL
     assert envelope.body == "Echo: olá 👋"
     async with fakes.uow() as uow:
-        reply = await uow.messages.get_reply_to(result.message_id)
+        reply = await uow.repository(MessageRepository).get_reply_to(result.message_id)
     assert reply is not None and reply.status is DeliveryStatus.SENT
     assert reply.provider_sid is not None and reply.provider_sid.startswith("SM")
 
@@ -105,7 +109,7 @@ async def test_status_callbacks_never_move_status_backwards(fakes: Fakes) -> Non
     result = await fakes.receive().execute(inbound())
     await drain(fakes)
     async with fakes.uow() as uow:
-        reply = await uow.messages.get_reply_to(result.message_id)
+        reply = await uow.repository(MessageRepository).get_reply_to(result.message_id)
     assert reply is not None and reply.provider_sid
     record = fakes.record_status()
     assert await record.execute(StatusUpdate(reply.provider_sid, "delivered"))
@@ -116,7 +120,7 @@ async def test_status_callbacks_never_move_status_backwards(fakes: Fakes) -> Non
     assert not await record.execute(StatusUpdate(reply.provider_sid, "brand-new-status"))
     assert not await record.execute(StatusUpdate("SM" + "f" * 32, "delivered"))
     async with fakes.uow() as uow:
-        stored = await uow.messages.get_by_id(reply.id)
+        stored = await uow.repository(MessageRepository).get_by_id(reply.id)
     assert stored is not None and stored.status is DeliveryStatus.READ
 
 
@@ -124,13 +128,15 @@ async def test_racing_status_callbacks_end_at_the_most_advanced(fakes: Fakes) ->
     await fakes.receive().execute(inbound())
     await drain(fakes)
     async with fakes.uow() as uow:
-        [reply] = [m for m in await uow.messages.find_by(direction=Direction.OUTBOUND)]
+        [reply] = [m for m in await uow.repository(MessageRepository).find_by(
+            direction=Direction.OUTBOUND
+        )]
     sid = reply.provider_sid
     assert sid is not None
     updates = ["sent", "read", "delivered", "sent", "delivered"]
     await asyncio.gather(*(fakes.record_status().execute(StatusUpdate(sid, s)) for s in updates))
     async with fakes.uow() as uow:
-        stored = await uow.messages.get_by_id(reply.id)
+        stored = await uow.repository(MessageRepository).get_by_id(reply.id)
     assert stored is not None and stored.status is DeliveryStatus.READ
 
 
@@ -138,12 +144,12 @@ async def test_failed_status_keeps_its_error_code(fakes: Fakes) -> None:
     await fakes.receive().execute(inbound())
     await drain(fakes)
     async with fakes.uow() as uow:
-        [reply] = await uow.messages.find_by(direction=Direction.OUTBOUND)
+        [reply] = await uow.repository(MessageRepository).find_by(direction=Direction.OUTBOUND)
     assert reply.provider_sid
     assert await fakes.record_status().execute(StatusUpdate(reply.provider_sid, "undelivered",
                                                             "63016"))
     async with fakes.uow() as uow:
-        stored = await uow.messages.get_by_id(reply.id)
+        stored = await uow.repository(MessageRepository).get_by_id(reply.id)
     assert stored is not None and stored.status is DeliveryStatus.UNDELIVERED
     assert stored.error_code == "63016"
 
@@ -152,8 +158,8 @@ async def test_malformed_sender_address_stores_nothing(fakes: Fakes) -> None:
     with pytest.raises(InvalidWhatsAppAddress):
         await fakes.receive().execute(inbound(contact="+5511999990001"))
     async with fakes.uow() as uow:
-        assert await uow.messages.count() == 0
-        assert await uow.conversations.count() == 0
+        assert await uow.repository(MessageRepository).count() == 0
+        assert await uow.repository(ConversationRepository).count() == 0
     assert await fakes.queue.receive(10, 0) == []
 
 
@@ -171,14 +177,16 @@ async def test_idle_conversation_is_closed_and_a_new_one_opened(fakes: Fakes) ->
     b = await fakes.receive().execute(inbound("SM" + "2" * 32))
     assert a.conversation_id != b.conversation_id
     async with fakes.uow() as uow:
-        old = await uow.conversations.get_by_id(a.conversation_id)
+        old = await uow.repository(ConversationRepository).get_by_id(a.conversation_id)
     assert old is not None and old.status is ConversationStatus.CLOSED
 
 
 async def test_closure_keyword_closes_the_conversation_but_still_gets_a_reply(fakes: Fakes) -> None:
     result = await fakes.receive().execute(inbound(body=" Bye "))
     async with fakes.uow() as uow:
-        conversation = await uow.conversations.get_by_id(result.conversation_id)
+        conversation = await uow.repository(ConversationRepository).get_by_id(
+            result.conversation_id
+        )
     assert conversation is not None and conversation.status is ConversationStatus.CLOSED
     assert result.reply_queued
     nxt = await fakes.receive().execute(inbound("SM" + "9" * 32, "hi again"))
@@ -203,7 +211,7 @@ async def _pending_reply(fakes: Fakes) -> str:
 
 async def _status(fakes: Fakes, message_id: str) -> DeliveryStatus:
     async with fakes.uow() as uow:
-        message = await uow.messages.get_by_id(message_id)
+        message = await uow.repository(MessageRepository).get_by_id(message_id)
     assert message is not None
     return message.status
 
