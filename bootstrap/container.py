@@ -18,9 +18,12 @@ from adapters.observability.httpx_transport import TracingTransport
 from adapters.observability.sender import ObservedMessageSender
 from adapters.system.clock import SystemClock
 from adapters.system.ids import UlidGenerator
+from application.channel_policy import ChannelPolicy
 from application.policy import ConversationPolicy
+from application.ports.blob_store import BlobStore
 from application.ports.clock import Clock
 from application.ports.id_generator import IdGenerator
+from application.ports.media_fetcher import MediaFetcher
 from application.ports.message_sender import MessageSender
 from application.ports.responder import Responder
 from bootstrap.module import Composition, Module, compose
@@ -57,10 +60,15 @@ def build_container(
         expiration=timedelta(minutes=settings.conversation_expiration_minutes),
         closure_keywords=frozenset(k.casefold() for k in settings.conversation_closure_keywords),
     )
+    container[ChannelPolicy] = ChannelPolicy(
+        window=timedelta(hours=settings.twilio_window_hours),
+        fallback_content_sid=settings.twilio_fallback_content_sid,
+    )
     bind_persistence(container, settings, resources)
     bind_queue(container, settings, resources)
     _bind_sender(container, settings, resources)
     _bind_responder(container, settings, resources)
+    _bind_media(container, settings, resources)
     return container
 
 
@@ -89,6 +97,41 @@ def _bind_sender(container: Container, settings: Settings, resources: Resources)
     )
     container[MessageSender] = ObservedMessageSender(
         sender, telemetry.tracer, telemetry.instruments, "twilio")
+
+
+def _bind_media(container: Container, settings: Settings, resources: Resources) -> None:
+    from adapters.twilio.media import TwilioMediaFetcher
+
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.twilio_timeout_seconds, connect=5.0),
+        transport=TracingTransport(httpx.AsyncHTTPTransport(), container[Telemetry].tracer),
+    )
+    resources.closers.append(client.aclose)
+    container[MediaFetcher] = TwilioMediaFetcher(
+        account_sid=settings.owner_account_sid,
+        auth_token=settings.owner_auth_token,
+        client=client,
+        max_bytes=settings.twilio_media_max_bytes,
+        allowed_types=settings.twilio_media_content_types,
+        base_url=settings.twilio_api_base_url,
+    )
+    if settings.twilio_media_store == "s3":
+        from adapters.s3_blobs import S3BlobStore
+
+        secret = settings.twilio_media_s3_secret_access_key
+        store = S3BlobStore(
+            bucket=settings.twilio_media_s3_bucket or "",
+            region=settings.twilio_media_s3_region,
+            endpoint_url=settings.twilio_media_s3_endpoint_url,
+            access_key_id=settings.twilio_media_s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret else None,
+        )
+        resources.closers.append(store.aclose)
+        container[BlobStore] = store
+    else:
+        from adapters.local_blobs import LocalDirectoryBlobStore
+
+        container[BlobStore] = LocalDirectoryBlobStore(settings.twilio_media_dir)
 
 
 def _bind_responder(container: Container, settings: Settings, resources: Resources) -> None:

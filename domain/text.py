@@ -14,6 +14,8 @@ from domain.errors import InvalidText
 
 # Twilio's WhatsApp bodies, and the internal API's, share this bound.
 MAX_BODY_CHARS = 4096
+# What the internal API and replies may send: split into parts of 1,600 on the way out.
+MAX_OUTBOUND_BODY_CHARS = 16000
 
 _FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
 

@@ -30,7 +30,7 @@ from arq.cron import CronJob, cron
 from arq.worker import Function, Retry, Worker, func
 
 from adapters.arq_queue.job_queue import ArqJobQueue
-from application.errors import PermanentJobError
+from application.errors import PermanentJobError, retry_delay_hint
 from application.ports.job_queue import Job
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,8 @@ class ArqTaskRuntime:
                 log.error("job %s (%s) failed on its last attempt %d: %s", job.id, task,
                           job.attempt, error)
                 await self._dead(job, error)
-            delay = self.backoff(job.attempt)
+            # A provider's Retry-After is a floor: retrying sooner only earns another refusal.
+            delay = max(self.backoff(job.attempt), retry_delay_hint(exc) or 0.0)
             log.warning("job %s (%s) attempt %d failed, retrying in %.1fs: %s", job.id, task,
                         job.attempt, delay, error)
             raise Retry(defer=delay) from exc

@@ -15,6 +15,7 @@ from adapters.fastapi.request_id import REQUEST_ID_HEADER, current_request_id
 from application.errors import (
     ApplicationError,
     ConcurrencyError,
+    ContactBlocked,
     InvalidQuery,
     NotFound,
     PayloadTooLarge,
@@ -22,6 +23,7 @@ from application.errors import (
     SchemaBehind,
     StorageUnavailable,
     UnauthorizedOwner,
+    WindowClosed,
 )
 from domain.errors import (
     DomainError,
@@ -47,6 +49,8 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     InvalidQuery: 400,
     PayloadTooLarge: 413,
     UnauthorizedOwner: 403,
+    WindowClosed: 409,
+    ContactBlocked: 409,
     StorageUnavailable: 503,
     QueueUnavailable: 503,
 }

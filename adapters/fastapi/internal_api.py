@@ -28,7 +28,10 @@ from application.use_cases.read_conversations import (
 )
 from domain.conversation import Conversation
 from domain.errors import InvalidText
+from domain.inbound_content import MediaKind
 from domain.message import Message
+from domain.outbound_parts import PartProgress
+from domain.templates import MAX_VARIABLE_CHARS, MAX_VARIABLE_NAME_CHARS, MAX_VARIABLES, Template
 from domain.text import MAX_BODY_CHARS, check_text
 
 PREFIX = "/api/v1"
@@ -50,6 +53,9 @@ def _text_rule(value: str) -> str:
 
 StoredText = Annotated[str, AfterValidator(_text_rule)]
 MediaUrl = Annotated[str, Field(pattern=r"^https?://[\x21-\x7e]+$", max_length=2048)]
+ContentSid = Annotated[str, Field(pattern=r"^HX[0-9a-fA-F]{32}$")]
+VariableName = Annotated[str, Field(min_length=1, max_length=MAX_VARIABLE_NAME_CHARS)]
+VariableValue = Annotated[str, AfterValidator(_text_rule), Field(max_length=MAX_VARIABLE_CHARS)]
 
 
 class ConversationOut(BaseModel):
@@ -68,6 +74,53 @@ class ConversationOut(BaseModel):
                    last_message_at=c.last_message_at)
 
 
+class LocationOut(BaseModel):
+    latitude: float
+    longitude: float
+    address: str | None = None
+    label: str | None = None
+
+
+class ButtonOut(BaseModel):
+    payload: str
+    text: str
+
+
+class MediaOut(BaseModel):
+    url: str
+    content_type: str
+    kind: str
+    blob_key: str | None = None
+
+
+class ContentOut(BaseModel):
+    """What the message carries, by kind; older rows read as text or their media."""
+
+    kind: str
+    location: LocationOut | None = None
+    button: ButtonOut | None = None
+    media: list[MediaOut] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, metadata: dict[str, Any]) -> ContentOut:
+        content = metadata.get("content") or {}
+        media = [MediaOut(url=m.get("url", ""), content_type=m.get("content_type", ""),
+                          kind=m.get("kind") or str(MediaKind.of(m.get("content_type", ""))),
+                          blob_key=m.get("blob_key"))
+                 for m in metadata.get("media", []) if isinstance(m, dict)]
+        kind = content.get("kind") or (media[0].kind if media else "text")
+        location, button = content.get("location"), content.get("button")
+        return cls(kind=kind, media=media,
+                   location=LocationOut.model_validate(location) if location else None,
+                   button=ButtonOut.model_validate(button) if button else None)
+
+
+class ErrorOut(BaseModel):
+    code: str | None
+    outcome: str
+    meaning: str
+
+
 class MessageOut(BaseModel):
     id: str
     conversation_id: str
@@ -82,14 +135,22 @@ class MessageOut(BaseModel):
     provider_sid: str | None
     reply_to_id: str | None
     error_code: str | None
+    error: ErrorOut | None = Field(None, description="what error_code means, when known")
+    content: ContentOut
+    parts: int | None = Field(None, description="Twilio messages an outbound body went out as")
 
     @classmethod
     def of(cls, m: Message) -> MessageOut:
+        progress = PartProgress.from_metadata(m.metadata)
+        error = m.metadata.get("error")
         return cls(id=m.id, conversation_id=m.conversation_id, direction=str(m.direction),
                    type=str(m.type), body=m.body, from_address=m.from_address,
                    to_address=m.to_address, status=str(m.status), created_at=m.created_at,
                    updated_at=m.updated_at, provider_sid=m.provider_sid,
-                   reply_to_id=m.reply_to_id, error_code=m.error_code)
+                   reply_to_id=m.reply_to_id, error_code=m.error_code,
+                   error=ErrorOut.model_validate(error) if isinstance(error, dict) else None,
+                   content=ContentOut.of(m.metadata),
+                   parts=progress.total if progress else None)
 
 
 class ConversationPage(BaseModel):
@@ -104,15 +165,32 @@ class MessagePage(BaseModel):
 
 class SendMessageIn(BaseModel):
     to: str = Field(max_length=64, description="whatsapp:+E.164")
-    body: StoredText = Field("", max_length=MAX_BODY_CHARS)
+    # 4,096 (three parts) rather than the use case's 16,000: the whole request must stay
+    # under API_MAX_BODY_BYTES even with every character escaped, or the answer is 413.
+    body: StoredText = Field(
+        "", max_length=MAX_BODY_CHARS,
+        description="free-form text; over 1,600 characters it goes out in several parts")
     media_urls: list[MediaUrl] = Field(
         default_factory=list, max_length=10)
+    content_sid: ContentSid | None = Field(
+        None, description="a Content API template (HX...): the only kind of message allowed "
+        "outside the contact's 24-hour window")
+    variables: dict[VariableName, VariableValue] = Field(
+        default_factory=dict, max_length=MAX_VARIABLES,
+        description="the template's ContentVariables")
 
     @model_validator(mode="after")
     def _something_to_send(self) -> SendMessageIn:
-        if not self.body.strip() and not self.media_urls:
-            raise ValueError("body or media_urls is required")
+        if not self.body.strip() and not self.media_urls and self.content_sid is None:
+            raise ValueError("body, media_urls or content_sid is required")
+        if self.variables and self.content_sid is None:
+            raise ValueError("variables need a content_sid")
         return self
+
+    def template(self) -> Template | None:
+        if self.content_sid is None:
+            return None
+        return Template(self.content_sid, tuple(self.variables.items()))
 
 
 class MessageQueued(BaseModel):
@@ -120,6 +198,7 @@ class MessageQueued(BaseModel):
     conversation_id: str
     status: str
     duplicate: bool
+    parts: int = Field(description="Twilio messages this message goes out as")
 
 
 def make_router(
@@ -165,7 +244,7 @@ def make_router(
                            next_cursor=page.next_cursor)
 
     @router.post("/messages", status_code=202, response_model=MessageQueued,
-                 responses=error_responses(400, 401, 403, 408, 413, 422, 503))
+                 responses=error_responses(400, 401, 403, 408, 409, 413, 422, 503))
     async def send(
         payload: SendMessageIn,
         principal: Principal = authenticate,
@@ -179,10 +258,11 @@ def make_router(
         queued = await use_case.execute(OutboundRequest(
             owner_id=principal.owner_id, channel=channel, to=payload.to, body=payload.body,
             media_urls=tuple(payload.media_urls), idempotency_key=idempotency_key or None,
-            correlation_id=current_request_id() or None,
+            correlation_id=current_request_id() or None, template=payload.template(),
         ))
         bind_contextvars(conversation_id=queued.conversation_id)
         return MessageQueued(id=queued.message_id, conversation_id=queued.conversation_id,
-                             status=str(queued.status), duplicate=queued.duplicate)
+                             status=str(queued.status), duplicate=queued.duplicate,
+                             parts=queued.parts)
 
     return router

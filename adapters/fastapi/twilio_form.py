@@ -50,6 +50,9 @@ _FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
     "ErrorCode": (re.compile(r"^[0-9]{0,10}$"), "at most 10 digits"),
     "ApiVersion": (re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), "a date YYYY-MM-DD"),
     "WaId": (re.compile(r"^[0-9]{1,15}$"), "at most 15 digits"),
+    # A shared location: decimal degrees (the range is the domain's check).
+    "Latitude": (re.compile(r"^-?[0-9]{1,3}(\.[0-9]{1,17})?$"), "decimal degrees"),
+    "Longitude": (re.compile(r"^-?[0-9]{1,3}(\.[0-9]{1,17})?$"), "decimal degrees"),
     "MediaUrl": (re.compile(r"^https?://\S{1,2040}$"), "an http(s) URL of at most 2048 chars"),
     # A MIME type, parameters allowed ("audio/ogg; codecs=opus"); Twilio's own values.
     "MediaContentType": (re.compile(r'^[\w.+-]{1,127}/[\w.+-]{1,127}'
@@ -58,7 +61,8 @@ _FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
 }
 _STATUS_FIELDS = ("MessageStatus", "SmsStatus")
 # Free text: bounded only. Any other field is bounded by MAX_FIELD_CHARS.
-_TEXT_BOUNDS = {"Body": MAX_BODY_CHARS, "ProfileName": 256}
+_TEXT_BOUNDS = {"Body": MAX_BODY_CHARS, "ProfileName": 256, "Address": 1024, "Label": 1024,
+                "ButtonPayload": 1024, "ButtonText": 1024}
 MAX_FIELD_CHARS = 2048
 
 

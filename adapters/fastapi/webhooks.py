@@ -77,7 +77,9 @@ def make_router(
 
     @router.post("/inbound", response_class=Response, responses=twiml_responses(),
                  openapi_extra=twilio_form(["MessageSid", "From", "To"],
-                                           ["AccountSid", "Body", "NumMedia", "ProfileName"]))
+                                           ["AccountSid", "Body", "NumMedia", "ProfileName",
+                                            "Latitude", "Longitude", "Address", "Label",
+                                            "ButtonPayload", "ButtonText"]))
     async def inbound(
         request: Request, use_case: ReceiveInboundMessage = receive_inbound
     ) -> Response:

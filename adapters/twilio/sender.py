@@ -7,7 +7,10 @@ that distinction decides whether a retry can double-send.
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -15,11 +18,14 @@ import httpx
 
 from application.errors import DeliveryFailed, DeliveryUncertain
 from application.ports.message_sender import OutboundEnvelope, SendReceipt
+from domain.delivery_errors import Outcome, explain
 from domain.message import DeliveryStatus
 
 log = logging.getLogger("adapters.twilio")
 
 API_VERSION = "2010-04-01"
+# A Retry-After longer than this is taken as this: a job must come back within the hour.
+MAX_RETRY_AFTER_SECONDS = 3600.0
 
 # The request certainly never reached Twilio: safe to send again.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -56,8 +62,13 @@ class TwilioMessageSender:
         form: dict[str, str | list[str]] = {
             "To": envelope.to_address,
             "From": envelope.from_address,
-            "Body": envelope.body,
         }
+        if envelope.content_sid:
+            form["ContentSid"] = envelope.content_sid
+            if envelope.content_variables:
+                form["ContentVariables"] = json.dumps(dict(envelope.content_variables))
+        else:
+            form["Body"] = envelope.body
         if envelope.media_urls:
             form["MediaUrl"] = list(envelope.media_urls)
         if self._status_callback_url:
@@ -90,20 +101,36 @@ class TwilioMessageSender:
                     f"Twilio answered {response.status_code} without a message sid"
                 )
             return SendReceipt(provider_sid=sid, status=_status(payload.get("status")))
-        code = payload.get("code")
-        error_code = str(code) if code is not None else None
+        meaning = explain(payload.get("code"), response.status_code)
         detail = payload.get("message")
         message = self._redact(
             f"Twilio answered {response.status_code}"
-            + (f" (code {error_code})" if error_code else "")
+            + (f" (code {meaning.code}: {meaning.meaning})" if meaning.code else "")
             + (f": {detail}" if detail else "")
         )
-        retryable = response.status_code == 429 or response.status_code >= 500
-        log.warning(
-            "twilio send failed",
-            extra={"status_code": response.status_code, "error_code": error_code},
+        retry_after = (
+            _retry_after(response.headers.get("retry-after")) if meaning.outcome.retryable
+            else None
         )
-        raise DeliveryFailed(message, retryable=retryable, error_code=error_code)
+        extra = {
+            "status_code": response.status_code,
+            "error_code": meaning.code,
+            "outcome": str(meaning.outcome),
+        }
+        if meaning.outcome is Outcome.BAD_CREDENTIALS:
+            # Every send of this account fails the same way until someone fixes the token:
+            # an operator must hear of it, and no retry can help.
+            log.error("twilio refused the account's credentials",
+                      extra={**extra, "alert": True, "account_sid": self._account_sid})
+        else:
+            log.warning("twilio send failed", extra=extra)
+        raise DeliveryFailed(
+            message,
+            retryable=meaning.outcome.retryable,
+            error_code=meaning.code,
+            outcome=meaning.outcome,
+            retry_after=retry_after,
+        )
 
     def _redact(self, text: str) -> str:
         return text.replace(self._auth_token, "***")
@@ -116,6 +143,23 @@ def _json_object(response: httpx.Response) -> dict[str, Any] | None:
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
+
+
+def _retry_after(raw: str | None) -> float | None:
+    """``Retry-After`` in seconds: delta-seconds or an HTTP date; None when absent or bad."""
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if raw.isdigit():
+        return min(float(raw), MAX_RETRY_AFTER_SECONDS)
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = (when - datetime.now(UTC)).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 def _status(raw: object) -> DeliveryStatus:

@@ -16,7 +16,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from application.errors import PermanentJobError
+from application.errors import PermanentJobError, retry_delay_hint
 from application.ports.job_queue import Job, JobConsumer
 
 log = logging.getLogger(__name__)
@@ -192,6 +192,8 @@ class WorkerRunner:
             await self._consumer.dead_letter(job, error)
             return
         delay = backoff_delay(job.attempt, self._config.backoff_base, self._config.backoff_max)
+        # A provider's Retry-After is a floor: retrying sooner only earns another refusal.
+        delay = max(delay, retry_delay_hint(exc) or 0.0)
         log.warning("job %s (%s) attempt %d failed, retrying in %.1fs: %s", job.id, job.task,
                     job.attempt, delay, error)
         await self._consumer.retry(job, error, delay)

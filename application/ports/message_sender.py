@@ -13,6 +13,9 @@ class OutboundEnvelope:
     to_address: str
     body: str
     media_urls: tuple[str, ...] = field(default_factory=tuple)
+    # A Content API template (``HX...``) and its variables; the body is then ignored.
+    content_sid: str | None = None
+    content_variables: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ as before.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from application.errors import DeliveryFailed, PermanentJobError
 from application.policy import ConversationPolicy
@@ -22,7 +23,7 @@ from application.ports.conversation_repository import ConversationRepository
 from application.ports.id_generator import IdGenerator
 from application.ports.job_queue import JobQueue
 from application.ports.message_repository import MessageRepository
-from application.ports.responder import Responder
+from application.ports.responder import Reply, Responder
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SEND_MESSAGE, GenerateReplyPayload, SendMessagePayload
 from application.use_cases.send_outbound import SendOutboundMessage
@@ -30,6 +31,8 @@ from domain.conversation import Conversation
 from domain.message import DeliveryStatus, Direction, Message, MessageType
 
 log = logging.getLogger(__name__)
+
+_UNSENT = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
 
 
 class GenerateReply:
@@ -66,27 +69,32 @@ class GenerateReply:
             # The responder may be slow (an LLM): no transaction is held while it runs.
             text = await self._responder.reply(conversation, inbound, history)
             reply = await self._store_reply(inbound, text)
-        if reply.status is DeliveryStatus.PENDING and not await self._sent_now(reply):
+        # ``sending``: a multi-part send cut off between parts resumes (the send use case
+        # decides whether a part is still in flight and then sends nothing).
+        if reply.status in _UNSENT and (delay := await self._send_or_delay(reply)) is not None:
             payload = SendMessagePayload(reply.id)
             await self._queue.enqueue(
                 SEND_MESSAGE,
                 payload.to_payload(),
                 dedup_key=payload.dedup_key,
+                # The provider's Retry-After, when it gave one, holds for the handed-off job.
+                delay_seconds=delay,
                 headers={"correlation_id": inbound.provider_sid or inbound.id},
             )
         return reply
 
-    async def _sent_now(self, reply: Message) -> bool:
-        """Send in this job; False (queue it) when that is off or failed retryably."""
+    async def _send_or_delay(self, reply: Message) -> float | None:
+        """Send in this job (None); else the delay of the send job to queue (0 when sending
+        here is off, the provider's ``Retry-After`` when it failed retryably)."""
         if self._send_now is None:
-            return False
+            return 0.0
         try:
             await self._send_now.execute(SendMessagePayload(reply.id))
         except DeliveryFailed as failure:
             # The claim was released: the send job retries it with backoff.
             log.warning("sending reply %s failed, queued for retry: %s", reply.id, failure)
-            return False
-        return True
+            return failure.retry_after or 0.0
+        return None
 
     async def _context(
         self, uow: UnitOfWork, inbound: Message
@@ -101,21 +109,26 @@ class GenerateReply:
         )
         return conversation, list(history)
 
-    async def _store_reply(self, inbound: Message, text: str) -> Message:
+    async def _store_reply(self, inbound: Message, answer: str | Reply) -> Message:
         now = self._clock.now()
+        reply = answer if isinstance(answer, Reply) else Reply(answer)
+        metadata: dict[str, Any] = {}
+        if reply.media_urls:
+            metadata["media"] = [{"url": url, "content_type": ""} for url in reply.media_urls]
         candidate = Message(
             id=self._ids.new_id(),
             conversation_id=inbound.conversation_id,
             owner_id=inbound.owner_id,
             direction=Direction.OUTBOUND,
-            type=MessageType.TEXT,
-            body=text,
+            type=MessageType.MEDIA if reply.media_urls else MessageType.TEXT,
+            body=reply.text,
             from_address=inbound.to_address,
             to_address=inbound.from_address,
             status=DeliveryStatus.PENDING,
             created_at=now,
             updated_at=now,
             reply_to_id=inbound.id,
+            metadata=metadata,
         )
         async with self._uow as uow:
             messages = uow.repository(MessageRepository)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from application.channel_policy import ChannelPolicy
+from application.errors import ContactBlocked, WindowClosed
 from application.policy import ConversationPolicy
 from application.ports.clock import Clock
 from application.ports.conversation_repository import ConversationRepository
@@ -20,9 +22,12 @@ from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SEND_MESSAGE, SendMessagePayload
 from application.use_cases.conversations import open_conversation, retry_on_conflict
+from application.use_cases.window import contact_block, window_is_open
 from domain.conversation import Conversation
+from domain.long_text import split_text
 from domain.message import DeliveryStatus, Direction, Message, MessageType
-from domain.text import MAX_BODY_CHARS, check_text
+from domain.templates import Template
+from domain.text import MAX_OUTBOUND_BODY_CHARS, check_text
 from domain.whatsapp import WhatsAppAddress
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,7 @@ class OutboundRequest:
     media_urls: tuple[str, ...] = ()
     idempotency_key: str | None = None
     correlation_id: str | None = None
+    template: Template | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +53,7 @@ class OutboundQueued:
     conversation_id: str
     status: DeliveryStatus
     duplicate: bool
+    parts: int = 1  # Twilio messages the body goes out as
 
 
 class QueueOutboundMessage:
@@ -57,15 +64,17 @@ class QueueOutboundMessage:
         clock: Clock,
         ids: IdGenerator,
         policy: ConversationPolicy,
+        channel_policy: ChannelPolicy | None = None,
     ) -> None:
         self._uow = uow
         self._queue = queue
         self._clock = clock
         self._ids = ids
         self._policy = policy
+        self._channel = channel_policy or ChannelPolicy()
 
     async def execute(self, request: OutboundRequest) -> OutboundQueued:
-        check_text(request.body, "body", MAX_BODY_CHARS)
+        check_text(request.body, "body", MAX_OUTBOUND_BODY_CHARS)
         contact = str(WhatsAppAddress.parse(request.to))
         channel = str(WhatsAppAddress.parse(request.channel))
         # A racing write to the conversation (maybe this very key) won: look again.
@@ -87,7 +96,9 @@ class QueueOutboundMessage:
             )
         if duplicate:
             log.info("outbound message %s already queued for this key", message.id)
-        return OutboundQueued(message.id, message.conversation_id, message.status, duplicate)
+        parts = 1 if Template.from_metadata(message.metadata) else len(split_text(message.body))
+        return OutboundQueued(message.id, message.conversation_id, message.status, duplicate,
+                              parts)
 
     async def _store(
         self, request: OutboundRequest, contact: str, channel: str
@@ -107,6 +118,20 @@ class QueueOutboundMessage:
                     if (earlier.direction is Direction.OUTBOUND
                             and earlier.metadata.get("idempotency_key") == request.idempotency_key):
                         return earlier, True
+            blocked = await contact_block(uow, contact, channel)
+            if blocked is not None:
+                raise ContactBlocked(
+                    f"{contact} opted out or cannot be reached (Twilio error {blocked}); "
+                    "nothing is sent until they write"
+                )
+            if request.template is None and not await window_is_open(
+                uow, contact, channel, now - self._channel.window
+            ):
+                # Refused before anything is stored or sent: Twilio would refuse it (63016).
+                raise WindowClosed(
+                    f"{contact} has not written in the last {self._channel.window}: "
+                    "only a template (content_sid) may be sent"
+                )
             message = self._new_message(request, conversation, contact, channel)
             await messages.create(message)
             # The version check here is what makes two racing requests store one message.
@@ -123,6 +148,8 @@ class QueueOutboundMessage:
             metadata["idempotency_key"] = request.idempotency_key
         if request.media_urls:
             metadata["media"] = [{"url": url, "content_type": ""} for url in request.media_urls]
+        if request.template is not None:
+            metadata.update(request.template.to_metadata())
         return Message(
             id=self._ids.new_id(),
             conversation_id=conversation.id,

@@ -15,10 +15,17 @@ from application.ports.id_generator import IdGenerator
 from application.ports.job_queue import JobQueue
 from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
-from application.tasks import GENERATE_REPLY, GenerateReplyPayload
+from application.tasks import (
+    DOWNLOAD_MEDIA,
+    GENERATE_REPLY,
+    DownloadMediaPayload,
+    GenerateReplyPayload,
+)
 from application.use_cases.conversations import open_conversation, retry_on_conflict
+from application.use_cases.download_media import pending_media
 from domain.conversation import Conversation, is_closure_request
-from domain.message import DeliveryStatus, Direction, Message, MessageType
+from domain.inbound_content import InboundContent
+from domain.message import DeliveryStatus, Direction, Message
 from domain.text import MAX_BODY_CHARS, check_text
 from domain.whatsapp import WhatsAppAddress
 
@@ -62,6 +69,7 @@ class ReceiveInboundMessage:
     async def execute(self, request: InboundMessage) -> InboundResult:
         # Parse first: a malformed address or text is the caller's error and stores nothing.
         check_text(request.body, "Body", MAX_BODY_CHARS)
+        InboundContent.parse(request.extra, request.media)  # refuses half a location
         contact = str(WhatsAppAddress.parse(request.from_address))
         channel = str(WhatsAppAddress.parse(request.to_address))
         stored, duplicate, needs_reply = await retry_on_conflict(
@@ -70,9 +78,12 @@ class ReceiveInboundMessage:
         if needs_reply:
             # After commit: the database is the source of truth. If this enqueue fails the
             # webhook answers 5xx, Twilio retries, and the duplicate path queues it again.
-            payload = GenerateReplyPayload(stored.id)
+            # Media first: the reply job is queued by the download once its items are in.
+            task, payload = (
+                (DOWNLOAD_MEDIA, DownloadMediaPayload(stored.id)) if pending_media(stored)
+                else (GENERATE_REPLY, GenerateReplyPayload(stored.id)))
             await self._queue.enqueue(
-                GENERATE_REPLY,
+                task,
                 payload.to_payload(),
                 dedup_key=payload.dedup_key,
                 headers={
@@ -120,9 +131,10 @@ class ReceiveInboundMessage:
         self, request: InboundMessage, conversation: Conversation, contact: str, channel: str
     ) -> Message:
         now = self._clock.now()
-        metadata: dict[str, Any] = {"twilio": dict(request.extra)}
-        if request.media:
-            metadata["media"] = [{"url": url, "content_type": ct} for url, ct in request.media]
+        content = InboundContent.parse(request.extra, request.media)
+        metadata: dict[str, Any] = {"twilio": dict(request.extra), **content.to_metadata()}
+        if not request.media:
+            del metadata["media"]
         if request.profile_name:
             metadata["profile_name"] = request.profile_name
         return Message(
@@ -130,7 +142,7 @@ class ReceiveInboundMessage:
             conversation_id=conversation.id,
             owner_id=request.owner_id,
             direction=Direction.INBOUND,
-            type=MessageType.MEDIA if request.media else MessageType.TEXT,
+            type=content.type,
             body=request.body,
             from_address=contact,
             to_address=channel,

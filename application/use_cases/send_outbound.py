@@ -1,102 +1,239 @@
-"""Hand a stored outbound message to the provider, at most once.
+"""Hand a stored outbound message to the provider: each part at most once, in order.
 
-The message is claimed (``pending`` -> ``sending``) in one conditional write before the
-provider is called, so a redelivered or concurrent job finds it claimed and sends nothing.
-The claim is released only when the provider certainly did not take the message.
+A body over Twilio's 1,600 characters goes out as several messages (``split_text``).
+Before each part is sent it is claimed in one versioned write (the message moves
+``pending`` -> ``sending`` on the first; ``metadata["parts"]`` records which part is in
+flight), and its sid is recorded after, so:
+
+- a redelivered or concurrent job loses the claim and sends nothing twice;
+- a job that failed retryably, or died between two parts, resumes at the first unsent
+  part when it runs again;
+- a part whose outcome is unknown (a timeout after sending, a crash during the call)
+  keeps the message claimed for a human: retrying could send it twice.
+
+The claim is released only when the provider certainly did not take the part. Outside
+the contact's 24-hour window free-form text is refused before calling the provider
+(``WINDOW_CLOSED``); a reply then uses the fallback template when one is configured.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
 
-from application.errors import DeliveryFailed, DeliveryUncertain, PermanentJobError
+from application.channel_policy import ChannelPolicy
+from application.errors import (
+    DeliveryFailed,
+    DeliveryUncertain,
+    PermanentJobError,
+)
 from application.ports.clock import Clock
 from application.ports.message_repository import MessageRepository
 from application.ports.message_sender import MessageSender, OutboundEnvelope
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SendMessagePayload
+from application.use_cases.conversations import retry_on_conflict
+from application.use_cases.window import contact_block, window_is_open
+from domain.delivery_errors import Outcome
+from domain.long_text import split_text
 from domain.message import DeliveryStatus, Direction, Message
+from domain.outbound_parts import KEY as PARTS
+from domain.outbound_parts import PartProgress
+from domain.templates import Template
 
 log = logging.getLogger(__name__)
 
 _CLAIMED = DeliveryStatus.SENDING
 _ACCEPTED = DeliveryStatus.SENT
+WINDOW_CLOSED = "WINDOW_CLOSED"
+CONTACT_BLOCKED = "CONTACT_BLOCKED"
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    message: Message
+    index: int
+    envelope: OutboundEnvelope
+    last: bool
 
 
 class SendOutboundMessage:
-    def __init__(self, uow: UnitOfWork, sender: MessageSender, clock: Clock) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        sender: MessageSender,
+        clock: Clock,
+        channel: ChannelPolicy | None = None,
+    ) -> None:
         self._uow = uow
         self._sender = sender
         self._clock = clock
+        self._channel = channel or ChannelPolicy()
 
     async def execute(self, request: SendMessagePayload) -> DeliveryStatus:
-        message = await self._claim(request.message_id)
-        if message is None:
-            return await self._current_status(request.message_id)
-        envelope = OutboundEnvelope(
-            owner_id=message.owner_id,
-            from_address=message.from_address,
-            to_address=message.to_address,
-            body=message.body,
-            media_urls=tuple(m["url"] for m in message.metadata.get("media", [])),
-        )
-        try:
-            receipt = await self._sender.send(envelope)
-        except DeliveryFailed as failure:
-            if failure.retryable:
-                await self._set(message.id, DeliveryStatus.PENDING)
-                raise
-            log.warning("provider refused message %s: %s", message.id, failure)
-            await self._set(message.id, DeliveryStatus.FAILED, error_code=failure.error_code)
-            return DeliveryStatus.FAILED
-        except DeliveryUncertain:
-            # Retrying could send a second WhatsApp message; keep it claimed for a human.
-            log.error("send of message %s is unconfirmed; not retrying", message.id)
-            return _CLAIMED
-        # Twilio took it (a sid came back): at least ``sent``, even when its answer says
-        # ``queued``; a later status it reports (delivered, failed) is kept. Forward only,
-        # so a callback that raced ahead is never undone.
-        status = receipt.status if _ACCEPTED.can_become(receipt.status) else _ACCEPTED
-        await self._set(message.id, status, provider_sid=receipt.provider_sid)
-        return status
+        while True:
+            claim = await retry_on_conflict(partial(self._claim_next, request.message_id))
+            if isinstance(claim, DeliveryStatus):
+                return claim
+            try:
+                receipt = await self._sender.send(claim.envelope)
+            except DeliveryFailed as failure:
+                if failure.retryable:
+                    await retry_on_conflict(partial(self._release, request.message_id))
+                    raise
+                log.warning("provider refused message %s: %s", request.message_id, failure)
+                return await retry_on_conflict(partial(self._fail, request.message_id, failure))
+            except DeliveryUncertain:
+                # Retrying could send a second WhatsApp message; keep it claimed for a human.
+                log.error("send of message %s part %d is unconfirmed; not retrying",
+                          request.message_id, claim.index + 1)
+                return _CLAIMED
+            status = await retry_on_conflict(
+                partial(self._record, request.message_id, receipt.provider_sid, receipt.status)
+            )
+            if claim.last:
+                return status
 
-    async def _claim(self, message_id: str) -> Message | None:
+    async def _claim_next(self, message_id: str) -> _Claim | DeliveryStatus:
         async with self._uow as uow:
             messages = uow.repository(MessageRepository)
             message = await messages.get_by_id(message_id)
             if message is None or message.direction is not Direction.OUTBOUND:
                 raise PermanentJobError(f"no outbound message {message_id}")
-            if message.status is not DeliveryStatus.PENDING:
+            progress = PartProgress.from_metadata(message.metadata)
+            if message.status is DeliveryStatus.PENDING:
+                message = await self._apply_block(uow, message)
+                if message.status is DeliveryStatus.PENDING:
+                    message = await self._apply_window(uow, message)
+                if message.status is DeliveryStatus.FAILED:
+                    return DeliveryStatus.FAILED
+                if progress is None:
+                    progress = PartProgress(len(self._parts(message)))
+            elif not (message.status is _CLAIMED and progress is not None
+                      and progress.in_flight is None and not progress.done):
+                # Done, failed, or a part in flight (another job, or an unknown outcome).
                 log.info("message %s already %s; not sending again", message_id, message.status)
-                return None
-            claimed = await messages.compare_and_set_status(
-                message_id, {DeliveryStatus.PENDING}, _CLAIMED, self._clock.now()
+                return message.status
+            claimed = replace(
+                message,
+                status=_CLAIMED,
+                updated_at=self._clock.now(),
+                metadata={**message.metadata, PARTS: progress.claimed().to_metadata()},
             )
+            # Versioned: of two racing claims of this part, one raises ConcurrencyError.
+            claimed = await uow.repository(MessageRepository).update(claimed)
             await uow.commit()
-            return message if claimed else None
+        index = progress.next_index
+        return _Claim(claimed, index, self._envelope(claimed, index), index + 1 >= progress.total)
 
-    async def _current_status(self, message_id: str) -> DeliveryStatus:
-        async with self._uow as uow:
-            messages = uow.repository(MessageRepository)
-            message = await messages.get_by_id(message_id)
-            return message.status if message else DeliveryStatus.FAILED
+    async def _apply_block(self, uow: UnitOfWork, message: Message) -> Message:
+        """FAILED (stored) when the contact opted out or is unreachable and has not written
+        since; the message unchanged otherwise."""
+        if PartProgress.from_metadata(message.metadata) is not None:
+            return message  # a send already under way (parts went out) is finished
+        code = await contact_block(uow, message.to_address, message.from_address)
+        if code is None:
+            return message
+        log.warning("message %s not sent: the contact is blocked (%s)", message.id, code)
+        await uow.repository(MessageRepository).compare_and_set_status(
+            message.id, {DeliveryStatus.PENDING}, DeliveryStatus.FAILED, self._clock.now(),
+            error_code=CONTACT_BLOCKED,
+        )
+        await uow.commit()
+        return replace(message, status=DeliveryStatus.FAILED, error_code=CONTACT_BLOCKED)
 
-    async def _set(
-        self,
-        message_id: str,
-        status: DeliveryStatus,
-        *,
-        provider_sid: str | None = None,
-        error_code: str | None = None,
-    ) -> None:
+    async def _apply_window(self, uow: UnitOfWork, message: Message) -> Message:
+        """The message as it may be sent now; FAILED (stored) when the window forbids it."""
+        if Template.from_metadata(message.metadata) is not None:
+            return message
+        since = self._clock.now() - self._channel.window
+        if await window_is_open(uow, message.to_address, message.from_address, since):
+            return message
+        fallback = self._channel.fallback_content_sid
+        if fallback and message.reply_to_id is not None:
+            log.info("reply %s is past the 24-hour window: using the fallback template",
+                     message.id)
+            template = Template(fallback, (), fallback=True)
+            return replace(message, metadata={**message.metadata, **template.to_metadata()})
+        log.warning("message %s refused: the contact's 24-hour window is closed", message.id)
+        await uow.repository(MessageRepository).compare_and_set_status(
+            message.id, {DeliveryStatus.PENDING}, DeliveryStatus.FAILED, self._clock.now(),
+            error_code=WINDOW_CLOSED,
+        )
+        await uow.commit()
+        return replace(message, status=DeliveryStatus.FAILED, error_code=WINDOW_CLOSED)
+
+    def _parts(self, message: Message) -> list[str]:
+        if Template.from_metadata(message.metadata) is not None:
+            return [""]  # a template is one request, whatever the body says
+        return split_text(message.body)
+
+    def _envelope(self, message: Message, index: int) -> OutboundEnvelope:
+        template = Template.from_metadata(message.metadata)
+        media: tuple[str, ...] = ()
+        if index == 0:  # attachments go with the first part only
+            media = tuple(m["url"] for m in message.metadata.get("media", []) if "url" in m)
+        return OutboundEnvelope(
+            owner_id=message.owner_id,
+            from_address=message.from_address,
+            to_address=message.to_address,
+            body=self._parts(message)[index],
+            media_urls=media,
+            content_sid=template.content_sid if template else None,
+            content_variables=template.variables if template else (),
+        )
+
+    async def _update_claimed(
+        self, message_id: str, change: Any
+    ) -> Message:
+        """Re-read the claimed message and write ``change(message, progress)`` at its version."""
         async with self._uow as uow:
-            messages = uow.repository(MessageRepository)
-            await messages.compare_and_set_status(
-                message_id,
-                {_CLAIMED},
-                status,
-                self._clock.now(),
-                provider_sid=provider_sid,
-                error_code=error_code,
-            )
+            message = await uow.repository(MessageRepository).get_by_id(message_id)
+            progress = PartProgress.from_metadata(message.metadata) if message else None
+            if message is None or progress is None:
+                raise PermanentJobError(f"claimed message {message_id} lost its progress")
+            updated = await uow.repository(MessageRepository).update(change(message, progress))
             await uow.commit()
+            return updated
+
+    async def _release(self, message_id: str) -> None:
+        def change(message: Message, progress: PartProgress) -> Message:
+            # Back to pending: the sweep and the retry both find it as unsent work.
+            return replace(message, status=DeliveryStatus.PENDING, updated_at=self._clock.now(),
+                           metadata={**message.metadata, PARTS: progress.released().to_metadata()})
+
+        await self._update_claimed(message_id, change)
+
+    async def _record(self, message_id: str, sid: str, reported: DeliveryStatus) -> DeliveryStatus:
+        def change(message: Message, progress: PartProgress) -> Message:
+            progress = progress.recorded(sid)
+            metadata = {**message.metadata, PARTS: progress.to_metadata()}
+            if not progress.done:
+                return replace(message, updated_at=self._clock.now(), metadata=metadata)
+            # Twilio took the last part: at least ``sent``, even when its answer says
+            # ``queued``. The row's sid is the last part's, so its callbacks say when the
+            # whole reply was delivered.
+            target = reported if _ACCEPTED.can_become(reported) else _ACCEPTED
+            # Forward only: a callback that raced ahead of this answer is never undone.
+            status = target if message.status.can_become(target) else message.status
+            return replace(message, status=status, provider_sid=sid,
+                           updated_at=self._clock.now(), metadata=metadata)
+
+        return (await self._update_claimed(message_id, change)).status
+
+    async def _fail(self, message_id: str, failure: DeliveryFailed) -> DeliveryStatus:
+        def change(message: Message, progress: PartProgress) -> Message:
+            error = {"code": failure.error_code, "outcome": str(failure.outcome),
+                     "meaning": str(failure)}
+            return replace(message, status=DeliveryStatus.FAILED,
+                           error_code=failure.error_code or str(failure.outcome).upper(),
+                           updated_at=self._clock.now(),
+                           metadata={**message.metadata, "error": error,
+                                     PARTS: progress.released().to_metadata()})
+
+        await self._update_claimed(message_id, change)
+        if failure.outcome is Outcome.BAD_CREDENTIALS:
+            log.error("message %s failed: the account's credentials were refused", message_id)
+        return DeliveryStatus.FAILED

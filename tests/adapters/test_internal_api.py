@@ -165,12 +165,14 @@ async def test_bad_paging_parameters(api: Api, query: str, status: int, code: st
 
 async def test_queue_a_message_then_the_worker_sends_it(api: Api) -> None:
     to = "whatsapp:+5511977776666"
+    await api.inbound(to, "SM" + "1" * 32)  # the contact wrote: the 24-hour window is open
     response = await api.client.post("/api/v1/messages", headers=bearer(),
                                      json={"to": to, "body": "from the operator"})
     assert response.status_code == 202
     queued = response.json()
     assert queued["status"] == "pending" and queued["duplicate"] is False
-    assert await api.depth() == 1
+    assert queued["parts"] == 1
+    assert await api.depth() == 2  # the inbound's reply and this send
     async with api.container[UnitOfWork] as uow:
         stored = await uow.repository(MessageRepository).get_by_id(queued["id"])
     assert stored is not None
@@ -186,6 +188,7 @@ async def test_queue_a_message_then_the_worker_sends_it(api: Api) -> None:
 
 async def test_one_idempotency_key_stores_and_queues_one_message(api: Api) -> None:
     body = {"to": "whatsapp:+5511977776666", "body": "once"}
+    await api.inbound(body["to"], "SM" + "1" * 32)
     headers = bearer() | {"Idempotency-Key": "op-42"}
     responses = await asyncio.gather(*(
         api.client.post("/api/v1/messages", headers=headers, json=body) for _ in range(5)))
@@ -195,7 +198,7 @@ async def test_one_idempotency_key_stores_and_queues_one_message(api: Api) -> No
     other = await api.client.post("/api/v1/messages", json=body,
                                   headers=bearer() | {"Idempotency-Key": "op-43"})
     assert other.json()["id"] != responses[0].json()["id"]
-    assert await api.depth() == 2
+    assert await api.depth() == 3  # the inbound's reply and two sends
 
 
 @pytest.mark.parametrize(
@@ -244,8 +247,12 @@ async def test_racing_requests_with_one_key_store_one_message_on_postgres(
     settings = make_settings(database_url=postgres_database, queue_backend="memory")
     migrate(settings)
     container = build_container(settings)
+    from domain.templates import Template
+
+    # A template: allowed whether or not the contact wrote in the last 24 hours.
     request = OutboundRequest(owner_id=OWNER, channel=DEV_PHONE_NUMBER,
-                              to="whatsapp:+5511977776666", body="once", idempotency_key="k")
+                              to="whatsapp:+5511977776666", body="once", idempotency_key="k",
+                              template=Template("HX" + "a" * 32))
     try:
         # The first request opens the conversation; the racers then share it.
         first = await container[QueueOutboundMessage].execute(request)
@@ -257,3 +264,46 @@ async def test_racing_requests_with_one_key_store_one_message_on_postgres(
     assert not first.duplicate
     assert len({r.message_id for r in results}) == 1
     assert sorted(r.duplicate for r in results) == [False] + [True] * 5
+
+
+async def test_free_text_to_a_contact_who_never_wrote_is_refused_window_closed(api: Api) -> None:
+    to = "whatsapp:+5511977776666"
+    response = await api.client.post("/api/v1/messages", headers=bearer(),
+                                     json={"to": to, "body": "hello out of the blue"})
+    assert response.status_code == 409 and response.json()["code"] == "WINDOW_CLOSED"
+    assert await api.depth() == 0
+
+
+async def test_a_template_may_be_sent_outside_the_window(api: Api) -> None:
+    to = "whatsapp:+5511977776666"
+    response = await api.client.post("/api/v1/messages", headers=bearer(), json={
+        "to": to, "content_sid": "HX" + "a" * 32, "variables": {"1": "Ana"}})
+    assert response.status_code == 202, response.text
+    assert response.json()["parts"] == 1
+    async with api.container[UnitOfWork] as uow:
+        stored = await uow.repository(MessageRepository).get_by_id(response.json()["id"])
+    assert stored is not None
+    assert stored.metadata["template"] == {
+        "content_sid": "HX" + "a" * 32, "variables": {"1": "Ana"}, "fallback": False}
+
+
+async def test_a_long_body_is_accepted_and_says_how_many_parts_go_out(api: Api) -> None:
+    to = "whatsapp:+5511977776666"
+    await api.inbound(to, "SM" + "1" * 32)
+    body = "A sentence of some length. " * 150  # 4,050 characters
+    response = await api.client.post("/api/v1/messages", headers=bearer(),
+                                     json={"to": to, "body": body})
+    assert response.status_code == 202, response.text
+    assert response.json()["parts"] == 3
+
+
+@pytest.mark.parametrize("body", [
+    {"to": "whatsapp:+5511977776666", "content_sid": "HX123"},
+    {"to": "whatsapp:+5511977776666", "body": "x", "variables": {"1": "a"}},
+    {"to": "whatsapp:+5511977776666", "body": "x" * 4097},
+])
+async def test_bad_templates_and_oversized_bodies_are_refused(
+    api: Api, body: dict[str, Any]
+) -> None:
+    response = await api.client.post("/api/v1/messages", headers=bearer(), json=body)
+    assert response.status_code == 422 and response.json()["code"] == "VALIDATION_ERROR"

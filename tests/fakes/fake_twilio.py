@@ -5,7 +5,10 @@ relies on, the way Twilio does: HTTP basic auth with the account sid and auth to
 code 20003 otherwise), form-encoded ``To``/``From``/``Body``/``MediaUrl``/``StatusCallback``,
 validation errors as Twilio's JSON error body (``code``, ``message``, ``more_info``,
 ``status``), and a 201 with a message resource (``sid`` = ``SM`` + 32 hex, ``status``
-``queued``). Tests can script failures (``fail_next``) and slow answers (``delay_seconds``).
+``queued``). Bodies over 1,600 characters are refused (21617), as Twilio does; a
+``ContentSid`` (with ``ContentVariables``) must be one of ``templates`` (21655 otherwise).
+Tests can script failures (``fail_next``: a code, a ``Retry-After``, mid-way through a
+series) and slow answers (``delay_seconds``).
 
 Accepted requests are recorded *before* any delay, like a real provider that took the
 message and then answered slowly: this is the case ``DeliveryUncertain`` exists for.
@@ -43,6 +46,9 @@ from tests.fakes.threaded_server import ThreadedServer
 API_VERSION = "2010-04-01"
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 DEFAULT_AUTH_TOKEN = "fake-twilio-auth-token-0123456789"  # test-only value
+DEFAULT_TEMPLATE_SID = "HX" + "a" * 32
+# Twilio refuses longer bodies with 21617.
+MAX_BODY_CHARS = 1600
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +63,11 @@ class RecordedRequest:
     media_urls: tuple[str, ...]
     status_callback: str | None
     form: tuple[tuple[str, str], ...]
+    content_sid: str | None
+    content_variables: str | None
     sid: str | None
     status_code: int
+    received_at: float = 0.0  # time.monotonic() on arrival
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +75,9 @@ class _ScriptedFailure:
     status: int
     code: int | None
     message: str
+    retry_after: str | None = None
+    # Applies once this many messages were accepted (a failure mid-way through a series).
+    after_accepted: int = 0
 
 
 def twilio_error(status: int, code: int, message: str) -> JSONResponse:
@@ -109,6 +121,10 @@ class FakeTwilioServer:
         self.delay_seconds = delay_seconds
         # Status the 201 carries; tests change it to exercise status mapping.
         self.reply_status = "queued"
+        # Content API templates the account has (ContentSid); others are refused (21655).
+        self.templates: set[str] = {DEFAULT_TEMPLATE_SID}
+        # Sids the next accepted messages get (tests that must know a sid beforehand).
+        self.next_sids: deque[str] = deque()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._sent: list[RecordedRequest] = []
@@ -116,13 +132,24 @@ class FakeTwilioServer:
         self._failures: deque[_ScriptedFailure] = deque()
         self._stopping = threading.Event()
         self.base_url = ""
+        # Inbound media: id -> (bytes, content type); failures scripted per id.
+        self._media: dict[str, tuple[bytes, str]] = {}
+        self._media_failures: dict[str, deque[int]] = {}
+        self.media_requests: list[tuple[str, bool]] = []  # (path, authenticated)
         self.app = Starlette(
             routes=[
                 Route(
                     f"/{API_VERSION}/Accounts/{{account_sid}}/Messages.json",
                     self._create_message,
                     methods=["POST"],
-                )
+                ),
+                Route(
+                    f"/{API_VERSION}/Accounts/{{account_sid}}/Messages/{{message}}/Media/"
+                    "{media_id}",
+                    self._media_resource,
+                    methods=["GET"],
+                ),
+                Route("/cdn/{media_id}", self._media_cdn, methods=["GET"]),
             ]
         )
         self._http = ThreadedServer(self.app, "fake-twilio")
@@ -130,15 +157,39 @@ class FakeTwilioServer:
     # -- scripting and inspection (thread-safe) ------------------------------------------
 
     def fail_next(
-        self, *, status: int, code: int | None = None, times: int = 1, message: str | None = None
+        self,
+        *,
+        status: int,
+        code: int | None = None,
+        times: int = 1,
+        message: str | None = None,
+        retry_after: str | None = None,
+        after_accepted: int = 0,
     ) -> None:
-        """The next ``times`` authenticated requests get this error.
+        """The next ``times`` authenticated requests get this error, with a
+        ``Retry-After`` header when given; with ``after_accepted``, only once that many
+        messages were accepted.
 
         With ``code=None`` the body is plain text, as from a proxy in front of Twilio.
         """
-        failure = _ScriptedFailure(status, code, message or f"Scripted failure {status}")
+        failure = _ScriptedFailure(status, code, message or f"Scripted failure {status}",
+                                   retry_after, after_accepted)
         with self._lock:
             self._failures.extend([failure] * times)
+
+    def host_media(self, data: bytes, content_type: str, *, fail_first: int = 0,
+                   fail_status: int = 503) -> str:
+        """Serve ``data`` as an inbound media item; its URL is what a webhook carries.
+
+        Like Twilio: the URL needs the account's Basic auth and answers 307 to a CDN
+        URL that needs none. ``fail_first`` requests get ``fail_status`` first.
+        """
+        media_id = "ME" + uuid.uuid4().hex
+        with self._lock:
+            self._media[media_id] = (data, content_type)
+            self._media_failures[media_id] = deque([fail_status] * fail_first)
+        return (f"{self.base_url}/{API_VERSION}/Accounts/{self.account_sid}/Messages/"
+                f"MM{uuid.uuid4().hex}/Media/{media_id}")
 
     @property
     def sent(self) -> list[RecordedRequest]:
@@ -200,6 +251,9 @@ class FakeTwilioServer:
             media_urls=media,
             status_callback=fields.get("StatusCallback"),
             form=pairs,
+            content_sid=fields.get("ContentSid"),
+            content_variables=fields.get("ContentVariables"),
+            received_at=time.monotonic(),
             sid=sid,
             status_code=response.status_code,
         )
@@ -230,18 +284,33 @@ class FakeTwilioServer:
             response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
             return response, None
         with self._lock:
-            failure = self._failures.popleft() if self._failures else None
+            failure = None
+            if self._failures and len(self._sent) >= self._failures[0].after_accepted:
+                failure = self._failures.popleft()
         if failure is not None:
-            if failure.code is None:
-                return PlainTextResponse(failure.message, status_code=failure.status), None
-            return twilio_error(failure.status, failure.code, failure.message), None
+            scripted: Response = (
+                PlainTextResponse(failure.message, status_code=failure.status)
+                if failure.code is None
+                else twilio_error(failure.status, failure.code, failure.message)
+            )
+            if failure.retry_after is not None:
+                scripted.headers["Retry-After"] = failure.retry_after
+            return scripted, None
         if not fields.get("To"):
             return twilio_error(400, 21604, "A 'To' phone number is required."), None
         if not fields.get("From"):
             return twilio_error(400, 21603, "A 'From' phone number is required."), None
-        if not fields.get("Body") and not media:
+        content_sid = fields.get("ContentSid")
+        if content_sid is not None and content_sid not in self.templates:
+            return twilio_error(400, 21655, "The ContentSid is Invalid."), None
+        if not fields.get("Body") and not media and content_sid is None:
             return twilio_error(400, 21602, "Message body is required."), None
-        sid = "SM" + uuid.uuid4().hex
+        if len(fields.get("Body", "")) > MAX_BODY_CHARS:
+            return twilio_error(
+                400, 21617, "The concatenated message body exceeds the 1600 character limit."
+            ), None
+        with self._lock:
+            sid = self.next_sids.popleft() if self.next_sids else "SM" + uuid.uuid4().hex
         return JSONResponse(self._resource(sid, account_sid, fields, media), 201), sid
 
     def _resource(
@@ -271,6 +340,31 @@ class FakeTwilioServer:
             "to": fields["To"],
             "uri": f"{uri}.json",
         }
+
+    async def _media_resource(self, request: Request) -> Response:
+        credentials = _basic_credentials(request)
+        authenticated = credentials == (self.account_sid, self.auth_token) and (
+            request.path_params["account_sid"] == self.account_sid)
+        media_id = request.path_params["media_id"]
+        with self._lock:
+            self.media_requests.append((request.url.path, authenticated))
+            failures = self._media_failures.get(media_id)
+            failure = failures.popleft() if failures else None
+            known = media_id in self._media
+        if not authenticated:
+            return twilio_error(401, 20003, "Authenticate")
+        if failure is not None:
+            return twilio_error(failure, 20500, "Scripted media failure")
+        if not known:
+            return twilio_error(404, 20404, "The requested resource was not found")
+        return Response(status_code=307, headers={"Location": f"{self.base_url}/cdn/{media_id}"})
+
+    async def _media_cdn(self, request: Request) -> Response:
+        with self._lock:
+            item = self._media.get(request.path_params["media_id"])
+        if item is None:
+            return PlainTextResponse("not found", status_code=404)
+        return Response(item[0], media_type=item[1])
 
     async def _delay(self) -> None:
         # Sleeps in slices so stopping the server never waits out a long delay.

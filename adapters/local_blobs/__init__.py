@@ -1,0 +1,3 @@
+from adapters.local_blobs.store import LocalDirectoryBlobStore
+
+__all__ = ["LocalDirectoryBlobStore"]

@@ -1,0 +1,3 @@
+from adapters.s3_blobs.store import S3BlobStore
+
+__all__ = ["S3BlobStore"]

@@ -1,0 +1,99 @@
+"""Download an inbound message's media into the blob store, then queue its reply.
+
+Each item is fetched with the account's credentials and stored under
+``<owner>/<message id>/<index>``; its blob key (or why it was refused) is recorded on the
+item as soon as it is stored, so a retried job fetches only what is still missing. A
+refused item (too large, a type not allowed, gone) is recorded and skipped; a provider or
+store that is down fails the job, which is retried with backoff and never holds up other
+messages' jobs. The reply is queued once every item is settled: it sees the blob keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+from application.errors import PermanentJobError
+from application.ports.blob_store import BlobStore
+from application.ports.clock import Clock
+from application.ports.job_queue import JobQueue
+from application.ports.media_fetcher import MediaFetcher, MediaRejected
+from application.ports.message_repository import MessageRepository
+from application.ports.unit_of_work import UnitOfWork
+from application.tasks import GENERATE_REPLY, DownloadMediaPayload, GenerateReplyPayload
+from application.use_cases.conversations import retry_on_conflict
+from domain.message import Direction, Message
+
+log = logging.getLogger(__name__)
+
+
+def pending_media(message: Message) -> list[int]:
+    """Indexes of the items neither stored nor refused yet."""
+    items = message.metadata.get("media") or []
+    return [i for i, item in enumerate(items)
+            if isinstance(item, dict) and "blob_key" not in item and "error" not in item]
+
+
+class DownloadInboundMedia:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        fetcher: MediaFetcher,
+        blobs: BlobStore,
+        queue: JobQueue,
+        clock: Clock,
+    ) -> None:
+        self._uow = uow
+        self._fetcher = fetcher
+        self._blobs = blobs
+        self._queue = queue
+        self._clock = clock
+
+    async def execute(self, request: DownloadMediaPayload) -> list[str]:
+        message = await self._load(request.message_id)
+        for index in pending_media(message):
+            item = message.metadata["media"][index]
+            key = f"{message.owner_id}/{message.id}/{index}"
+            try:
+                fetched = await self._fetcher.fetch(str(item.get("url", "")))
+            except MediaRejected as refused:
+                log.warning("media %d of %s refused: %s", index, message.id, refused)
+                await retry_on_conflict(partial(self._record, message.id, index,
+                                                {"error": str(refused)}))
+                continue
+            # MediaUnavailable and BlobStoreUnavailable fail the job: it is retried.
+            await self._blobs.put(key, fetched.data, fetched.content_type)
+            await retry_on_conflict(partial(
+                self._record, message.id, index,
+                {"blob_key": key, "stored_type": fetched.content_type,
+                 "size": len(fetched.data)}))
+        payload = GenerateReplyPayload(message.id)
+        await self._queue.enqueue(
+            GENERATE_REPLY, payload.to_payload(), dedup_key=payload.dedup_key,
+            headers={"correlation_id": message.provider_sid or message.id,
+                     "owner_id": message.owner_id,
+                     "conversation_id": message.conversation_id},
+        )
+        final = await self._load(request.message_id)
+        return [str(i["blob_key"]) for i in final.metadata.get("media", []) if "blob_key" in i]
+
+    async def _load(self, message_id: str) -> Message:
+        async with self._uow as uow:
+            message = await uow.repository(MessageRepository).get_by_id(message_id)
+        if message is None or message.direction is not Direction.INBOUND:
+            raise PermanentJobError(f"no inbound message {message_id}")
+        return message
+
+    async def _record(self, message_id: str, index: int, fields: dict[str, Any]) -> None:
+        async with self._uow as uow:
+            message = await uow.repository(MessageRepository).get_by_id(message_id)
+            if message is None:
+                raise PermanentJobError(f"inbound message {message_id} is gone")
+            media = [dict(item) for item in message.metadata.get("media", [])]
+            media[index].update(fields)
+            await uow.repository(MessageRepository).update(replace(
+                message, metadata={**message.metadata, "media": media},
+                updated_at=self._clock.now()))
+            await uow.commit()
