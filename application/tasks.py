@@ -1,4 +1,7 @@
-"""Task names, their payloads, and the use case that runs each.
+"""Task declarations (name, payload type, use case) and the built-in tasks' payloads.
+
+Modules declare their tasks with ``TaskSpec`` and ``PeriodicSpec``; the composition root
+builds every worker's handlers from what the composed modules declare.
 
 Jobs carry ids, never objects: a payload is a small JSON object that the handler turns
 back into a frozen request, failing permanently when it is malformed.
@@ -6,7 +9,7 @@ back into a frozen request, failing permanently when it is malformed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -56,6 +59,7 @@ class SendMessagePayload:
 
 
 P = TypeVar("P")
+T = TypeVar("T")
 P_contra = TypeVar("P_contra", contravariant=True)
 
 
@@ -70,31 +74,36 @@ class TaskSpec(Generic[P]):
     use_case: type[TaskUseCase[P]]
 
 
+class Resolver(Protocol):
+    """Looks a dependency up by its type (the composition root's container)."""
+
+    def __call__(self, dependency: type[T], /) -> T: ...
+
+
+# A period in seconds, or a function computing it from what the container holds (a
+# module's settings), so a schedule can be configured without the module knowing how.
+Every = float | Callable[[Resolver], float]
+
+
 @dataclass(frozen=True, slots=True)
 class PeriodicSpec:
     """A task a module runs on a schedule: ``use_case.execute()`` every ``every_seconds``.
 
-    Runs on every queue backend (the runner's own schedule; arq's cron jobs). Several
-    workers may run it at once: its use case must be safe to run concurrently.
+    ``every_seconds`` is a number or a function of a ``Resolver`` (evaluated once when a
+    worker starts); zero or less turns the task off. Runs on every queue backend (the
+    runner's own schedule; arq's cron jobs). Several workers may run it at once, so its
+    use case must be safe to run concurrently and idempotent (a failure is only logged;
+    the next period tries again).
     """
 
     name: str
-    every_seconds: float
+    every_seconds: Every
     use_case: type[PeriodicUseCase]
+
+    def period(self, resolve: Resolver) -> float:
+        every = self.every_seconds
+        return float(every if isinstance(every, int | float) else every(resolve))
 
 
 class PeriodicUseCase(Protocol):
     async def execute(self) -> object: ...
-
-
-def task_registry() -> dict[str, TaskSpec[Any]]:
-    """Every task the application runs, by name. Workers are generated from this."""
-    # Imported here: use cases import this module for the names and payloads.
-    from application.use_cases.generate_reply import GenerateReply
-    from application.use_cases.send_outbound import SendOutboundMessage
-
-    specs: list[TaskSpec[Any]] = [
-        TaskSpec(GENERATE_REPLY, GenerateReplyPayload, GenerateReply),
-        TaskSpec(SEND_MESSAGE, SendMessagePayload, SendOutboundMessage),
-    ]
-    return {spec.name: spec for spec in specs}

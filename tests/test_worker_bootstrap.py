@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from application.tasks import task_registry
+from adapters.arq_queue.job_queue import DISPATCH
+from bootstrap.modules.whatsapp import MODULE as WHATSAPP
 from bootstrap.container import build_container
 from bootstrap.settings import Settings, SettingsError
 from bootstrap.worker import arq_worker_settings
@@ -26,11 +27,13 @@ def test_worker_settings_are_built_from_settings_when_arq_asks(
     monkeypatch.setenv("WORKER_SHUTDOWN_GRACE_SECONDS", "12")
     cls = module.WorkerSettings  # read from the environment now, not at import
     names = [f.name for f in cls.functions]
-    assert names == list(task_registry())
+    # One dispatch function, plus the composed tasks' own names for jobs queued by an
+    # older producer.
+    assert names == [DISPATCH, *(spec.name for spec in WHATSAPP.tasks)]
     assert cls.max_jobs == 3 and cls.job_completion_wait == 12
     assert cls.job_timeout > 30  # arq's own timeout sits above ours, so ours fires first
     assert cls.max_tries > 7  # above ours: our wrapper, not arq, dead-letters
-    assert [c.name for c in cls.cron_jobs] == ["sweep"]
+    assert [c.name for c in cls.cron_jobs] == ["periodic:sweep"]
     assert callable(cls.on_startup) and callable(cls.on_shutdown)
 
 

@@ -1,8 +1,8 @@
 """ArqJobQueue: JobQueue and DeadLetterStore on Redis through arq.
 
-Jobs are ordinary arq jobs: one arq function per task name, the payload carried as JSON
-text (so it round-trips exactly as on every other backend) and the headers as a dict, both
-in the job's kwargs. A dedup key becomes arq's ``_job_id``: arq refuses a second job while
+Jobs are ordinary arq jobs of one arq function (``DISPATCH``); their kwargs carry the task
+name, the payload as JSON text (so it round-trips exactly as on every other backend) and
+the headers as a dict. A dedup key becomes arq's ``_job_id``: arq refuses a second job while
 one with that id is queued or running, and while its result is kept (``keep_result``), which
 gives the port's "waiting, running or recently done". Dead letters live in one hash (id to
 JSON record) and one sorted set (id by failure time) under the queue's name.
@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 DEFAULT_QUEUE_NAME = "wta:queue"
 # How long a finished job's result (and so its dedup key) is kept, as SQLite's retention.
 DONE_RETENTION_SECONDS = 3600.0
+# The one arq function every job is queued under; the task name rides in its kwargs, so
+# the worker, not arq, decides what an unknown task means (a dead letter).
+DISPATCH = "wta.task"
 _DRIVER_ERRORS = (RedisError, OSError)
 
 
@@ -106,8 +109,8 @@ class ArqJobQueue:
             if self._enqueue is None:
                 self._enqueue = OneTripEnqueue(self._pool())
             added = await self._enqueue(
-                self.queue_name, job_id, task, max(0.0, delay_seconds),
-                {"payload": text, "headers": header_map, "dedup_key": dedup_key},
+                self.queue_name, job_id, DISPATCH, max(0.0, delay_seconds),
+                {"task": task, "payload": text, "headers": header_map, "dedup_key": dedup_key},
             )
         except _DRIVER_ERRORS as exc:
             raise self._unavailable(exc) from exc

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
-from functools import partial
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ import redis.asyncio as aioredis
 from adapters.arq_queue import ArqJobQueue
 from adapters.arq_queue.prompt_worker import PromptWorker
 from adapters.arq_queue.worker import CTX_KEY, ArqTaskRuntime, ArqWorkerRunner, worker_options
-from adapters.worker.runner import backoff_delay
 from application.ports.job_queue import Job
 from tests.contracts.worker import CONFIG, MAX_ATTEMPTS, Handler, WorkerContract
 
@@ -29,11 +27,8 @@ NEVER = 3600.0
 
 def prompt_worker(queue: ArqJobQueue, handlers: Mapping[str, Handler], *, idle_poll: float,
                   concurrency: int = CONFIG.concurrency) -> PromptWorker:
-    runtime = ArqTaskRuntime(
-        handlers, queue, job_timeout=CONFIG.job_timeout,
-        backoff=partial(backoff_delay, base=CONFIG.backoff_base, cap=CONFIG.backoff_max),
-    )
-    options = worker_options(handlers, queue, job_timeout=CONFIG.job_timeout,
+    runtime = ArqTaskRuntime(handlers, queue, CONFIG.policy)
+    options = worker_options(queue, job_timeout=CONFIG.job_timeout,
                              concurrency=concurrency, shutdown_grace=CONFIG.shutdown_grace)
     options.update(handle_signals=False, ctx={CTX_KEY: runtime})
     return PromptWorker(**options, wake_channel=queue.wake_channel, idle_poll=idle_poll)
