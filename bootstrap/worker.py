@@ -158,6 +158,8 @@ def arq_worker_settings(
 
     if settings.queue_backend != "arq":
         raise SettingsError(f"arq's worker needs QUEUE_BACKEND=arq, not {settings.queue_backend}")
+    if container is None:
+        configure_logging(settings)  # building logs (a queue alias); arq's CLI logs after
     owned = container or build_container(settings, modules=modules)
     options = worker_options(
         owned[ArqJobQueue],
@@ -170,7 +172,7 @@ def arq_worker_settings(
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         if container is None:
-            configure_logging(settings)
+            configure_logging(settings)  # again: arq's CLI configured its own meanwhile
         ctx[_CONTAINER] = owned
         ctx[CTX_KEY] = arq_runtime(owned, settings)
 

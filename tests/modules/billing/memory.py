@@ -11,19 +11,19 @@ from tests.modules.billing.domain import Invoice, InvoiceStatus
 
 class InMemoryInvoiceLedger:
     def __init__(self, *invoices: Invoice) -> None:
-        self._rows = {invoice.id: invoice for invoice in invoices}
+        self.rows = {invoice.id: invoice for invoice in invoices}
 
     async def get(self, invoice_id: str) -> Invoice | None:
-        return self._rows.get(invoice_id)
+        return self.rows.get(invoice_id)
 
     async def update(self, invoice: Invoice) -> None:
-        stored = self._rows.get(invoice.id)
+        stored = self.rows.get(invoice.id)
         if stored is None or stored.version != invoice.version:
             raise ConcurrencyError(f"invoice {invoice.id!r} changed meanwhile")
-        self._rows[invoice.id] = replace(invoice, version=invoice.version + 1)
+        self.rows[invoice.id] = replace(invoice, version=invoice.version + 1)
 
     async def count_open(self) -> int:
-        return sum(1 for i in self._rows.values() if i.status is InvoiceStatus.OPEN)
+        return sum(1 for i in self.rows.values() if i.status is InvoiceStatus.OPEN)
 
 
 @dataclass
