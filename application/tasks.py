@@ -9,8 +9,9 @@ back into a frozen request, failing permanently when it is malformed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from application.errors import PermanentJobError
@@ -68,10 +69,35 @@ class TaskUseCase(Protocol[P_contra]):
 
 
 @dataclass(frozen=True, slots=True)
+class StalledJob:
+    """A job the sweep queues again: its payload, the dedup key its producer uses (so a
+    job still waiting or running blocks the copy), and the correlation id for the logs."""
+
+    payload: Mapping[str, Any]
+    dedup_key: str
+    correlation_id: str | None = None
+
+
+class StalledWork(Protocol):
+    """How the sweep finds a task's lost work, from the database (the source of truth)."""
+
+    async def find(self, before: datetime, limit: int) -> Sequence[StalledJob]:
+        """Jobs for work stored before ``before`` that is still not done, at most ``limit``.
+
+        Must be idempotent and read-only; dead-lettered work is filtered out by the sweep.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class TaskSpec(Generic[P]):
+    """A queued task: its name, its payload type (``from_payload``), its use case, and
+    optionally how the sweep finds its lost jobs (without it, a lost job stays lost)."""
+
     name: str
     payload_type: type[P]
     use_case: type[TaskUseCase[P]]
+    stalled: type[StalledWork] | None = None
 
 
 class Resolver(Protocol):

@@ -29,6 +29,7 @@ from bootstrap.logging import configure_logging
 from bootstrap.module import Composition, Module
 from bootstrap.schema import log_schema_at_start
 from bootstrap.settings import Settings, SettingsError, load_settings
+from bootstrap.sweep import SWEEP
 from bootstrap.telemetry import Telemetry
 
 if TYPE_CHECKING:
@@ -76,9 +77,10 @@ class Scheduled:
 
 
 def build_periodic(container: Container) -> list[Scheduled]:
-    """Every composed module's periodic tasks that are on (a period above zero)."""
+    """The kernel's sweep and every composed module's periodic tasks, those that are on
+    (a period above zero)."""
     scheduled = []
-    for spec in container[Composition].periodic:
+    for spec in (SWEEP, *container[Composition].periodic):
         every = spec.period(container.resolve)
         if every > 0:
             scheduled.append(Scheduled(spec.name, every, _periodic_action(container, spec)))

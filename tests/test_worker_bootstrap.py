@@ -15,6 +15,7 @@ from adapters.arq_queue.worker import periodic_cron
 from adapters.observability.job_queue import TracingJobQueue
 from application.ports.job_queue import JobQueue
 from application.ports.operations import QueueStats
+from application.use_cases.requeue_stalled import StalledWorkFinders
 from bootstrap.container import Resources, build_container
 from bootstrap.modules.whatsapp import MODULE as WHATSAPP
 from bootstrap.settings import Settings, SettingsError
@@ -118,5 +119,26 @@ async def test_every_queue_backend_is_bound_with_its_operations(
         assert (await queue.depth(), await queue.dead_count()) == (1, 0)
         assert await container[QueueStats].depth() == 1
         await container[Resources].checks["queue"]()
+    finally:
+        await container[Resources].aclose()
+
+
+def test_without_a_task_that_finds_its_lost_work_there_is_no_sweep(
+    make_settings: MakeSettings,
+) -> None:
+    container = build_container(make_settings(queue_backend="memory"), modules=[BILLING])
+    assert [p.name for p in build_periodic(container)] == ["billing.count_open_invoices"]
+
+
+async def test_the_sweep_resolves_every_declared_finder_afresh(
+    make_settings: MakeSettings,
+) -> None:
+    container = build_container(make_settings(queue_backend="memory", database_backend="memory"))
+    try:
+        first, second = container[StalledWorkFinders], container[StalledWorkFinders]
+        assert set(first.by_task) == {"generate_reply", "send_message"}
+        assert first.by_task["generate_reply"] is not second.by_task["generate_reply"]
+        [sweep] = build_periodic(container)
+        assert await sweep.action() == 0  # nothing stored, nothing lost
     finally:
         await container[Resources].aclose()

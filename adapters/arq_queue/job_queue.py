@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import result_key_prefix
@@ -157,7 +157,9 @@ class ArqJobQueue:
         try:
             pool = self._pool()
             ids = await pool.zrange(self._dead_order_key, 0, limit - 1)
-            raws = await pool.hmget(self._dead_key, ids) if ids else []
+            # redis-py types its commands for both clients (an awaitable or a value).
+            raws = await cast("Awaitable[list[bytes | None]]",
+                              pool.hmget(self._dead_key, ids)) if ids else []
         except _DRIVER_ERRORS as exc:
             raise self._unavailable(exc) from exc
         return [_dead_letter(json.loads(raw)) for raw in raws if raw is not None]
@@ -196,7 +198,7 @@ class ArqJobQueue:
         """Put a dead letter back when its replay could not be queued (best effort)."""
         try:
             async with self._pool().pipeline(transaction=True) as tr:
-                tr.hset(self._dead_key, dead_letter_id, raw)
+                tr.hset(self._dead_key, dead_letter_id, raw.decode())
                 tr.zadd(self._dead_order_key, {dead_letter_id: failed_at})
                 await tr.execute()
         except (*_DRIVER_ERRORS, QueueUnavailable):
@@ -229,7 +231,7 @@ class ArqJobQueue:
 
     async def dead_count(self) -> int:
         try:
-            return int(await self._pool().hlen(self._dead_key))
+            return int(await cast("Awaitable[int]", self._pool().hlen(self._dead_key)))
         except _DRIVER_ERRORS as exc:
             raise self._unavailable(exc) from exc
 

@@ -71,7 +71,7 @@ class PromptWorker(Worker):
                 await asyncio.sleep(_LISTEN_RETRY_SECONDS)
             finally:
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis
 
     async def close(self) -> None:
         listener, self._listener = self._listener, None
