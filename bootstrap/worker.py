@@ -14,7 +14,6 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lagom import Container
@@ -67,23 +66,14 @@ def build_handlers(container: Container) -> dict[str, Handler]:
     return {name: _handler(container, spec) for name, spec in tasks.items()}
 
 
-@dataclass(frozen=True, slots=True)
-class Scheduled:
-    """A module's periodic task, bound to the container: its period and its action."""
-
-    name: str
-    every_seconds: float
-    action: Callable[[], Awaitable[object]]
-
-
-def build_periodic(container: Container) -> list[Scheduled]:
+def build_periodic(container: Container) -> list[PeriodicTask]:
     """The kernel's sweep and every composed module's periodic tasks, those that are on
     (a period above zero)."""
     scheduled = []
     for spec in (SWEEP, *container[Composition].periodic):
         every = spec.period(container.resolve)
         if every > 0:
-            scheduled.append(Scheduled(spec.name, every, _periodic_action(container, spec)))
+            scheduled.append(PeriodicTask(spec.name, every, _periodic_action(container, spec)))
     return scheduled
 
 
@@ -121,9 +111,8 @@ def build_runner(container: Container, settings: Settings) -> Runner:
             idle_poll=settings.queue_poll_interval_seconds,
         )
         return ArqWorkerRunner(worker)
-    periodic = [PeriodicTask(p.name, p.every_seconds, p.action) for p in build_periodic(container)]
     return WorkerRunner(container[JobConsumer], build_handlers(container),
-                        runner_config(settings), periodic)
+                        runner_config(settings), build_periodic(container))
 
 
 # --- arq --------------------------------------------------------------------------------
@@ -168,7 +157,7 @@ def arq_worker_settings(
         job_timeout=settings.worker_job_timeout_seconds,
         concurrency=settings.worker_concurrency,
         shutdown_grace=settings.worker_shutdown_grace_seconds,
-        periodic={p.name: p.every_seconds for p in build_periodic(owned)},
+        periodic={p.name: p.interval for p in build_periodic(owned)},
         task_names=owned[Composition].tasks,
     )
 

@@ -71,13 +71,13 @@ def test_the_sweep_is_the_whatsapp_modules_periodic_task_on_its_setting(
 ) -> None:
     container = build_container(make_settings(
         queue_backend="memory", worker_sweep_interval_seconds=interval))
-    assert [(p.name, p.every_seconds) for p in build_periodic(container)] == expected
+    assert [(p.name, p.interval) for p in build_periodic(container)] == expected
 
 
 def test_every_composed_modules_periodic_task_is_scheduled(make_settings: MakeSettings) -> None:
     container = build_container(make_settings(queue_backend="memory"),
                                 modules=[WHATSAPP, BILLING])
-    assert [(p.name, p.every_seconds) for p in build_periodic(container)] == [
+    assert [(p.name, p.interval) for p in build_periodic(container)] == [
         ("sweep", 60.0), ("billing.count_open_invoices", 1.0)]
 
 

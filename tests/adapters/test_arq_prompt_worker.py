@@ -131,3 +131,27 @@ async def test_a_finished_job_frees_its_slot_for_the_next_at_once(
     finally:
         await running.stop()
     assert sorted(seen) == list(range(5))
+
+
+async def test_a_job_whose_data_was_flushed_leaves_its_dedup_key_free_for_the_sweep(
+    make_queue: Callable[[], ArqJobQueue], redis_url: str
+) -> None:
+    # The race a FLUSHDB can leave behind: the job id still queued, its data gone. arq fails
+    # it as "expired"; no failed result may then hold its key against the sweep's copy.
+    queue = make_queue()
+    assert await queue.enqueue("t", {"n": 1}, dedup_key="t:1") == "t:1"
+    admin = aioredis.Redis.from_url(redis_url)
+    try:
+        assert await admin.delete("arq:job:t:1") == 1
+        seen: list[Any] = []
+
+        async def handler(job: Job) -> None:
+            seen.append(job.payload)
+
+        await PromptHarness(queue).drain({"t": handler})
+        assert seen == [] and await admin.exists("arq:result:t:1") == 0
+        assert await queue.enqueue("t", {"n": 2}, dedup_key="t:1") == "t:1"
+        await PromptHarness(queue).drain({"t": handler})
+        assert seen == [{"n": 2}]
+    finally:
+        await admin.aclose()
