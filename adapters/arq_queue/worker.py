@@ -47,8 +47,7 @@ ARQ_TIMEOUT_MARGIN = 1.0
 # Interrupted runs (a cancel on shutdown) also count in arq's job_try.
 _ARQ_EXTRA_TRIES = 5
 # Clock-aligned periods a cron schedule can keep exactly (they divide the next unit).
-_SECOND_STEPS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)
-_MINUTE_STEPS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)
+_SIXTY_STEPS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)  # seconds of a minute, minutes of an hour
 _HOUR_STEPS = (1, 2, 3, 4, 6, 8, 12)
 
 
@@ -120,10 +119,10 @@ def periodic_cron(name: str, every_seconds: float) -> CronJob:
 
     cron_name = f"periodic:{name}"
     if every_seconds < 60:
-        step = _clock_step(every_seconds, _SECOND_STEPS)
+        step = _clock_step(every_seconds, _SIXTY_STEPS)
         return cron(run, name=cron_name, second=set(range(0, 60, step)), run_at_startup=True)
     if every_seconds < 3600:
-        step = _clock_step(every_seconds / 60, _MINUTE_STEPS)
+        step = _clock_step(every_seconds / 60, _SIXTY_STEPS)
         return cron(run, name=cron_name, minute=set(range(0, 60, step)), second=0,
                     run_at_startup=True)
     step = _clock_step(every_seconds / 3600, _HOUR_STEPS)
