@@ -1,4 +1,7 @@
-"""Task names, their payloads, and the use case that runs each.
+"""Task declarations (name, payload type, use case) and the built-in tasks' payloads.
+
+Modules declare their tasks with ``TaskSpec`` and ``PeriodicSpec``; the composition root
+builds every worker's handlers from what the composed modules declare.
 
 Jobs carry ids, never objects: a payload is a small JSON object that the handler turns
 back into a frozen request, failing permanently when it is malformed.
@@ -6,8 +9,9 @@ back into a frozen request, failing permanently when it is malformed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from application.errors import PermanentJobError
@@ -102,6 +106,7 @@ class ApplyStatusPayload:
 
 
 P = TypeVar("P")
+T = TypeVar("T")
 P_contra = TypeVar("P_contra", contravariant=True)
 
 
@@ -110,41 +115,67 @@ class TaskUseCase(Protocol[P_contra]):
 
 
 @dataclass(frozen=True, slots=True)
+class StalledJob:
+    """A job the sweep queues again: its payload, the dedup key its producer uses (so a
+    job still waiting or running blocks the copy), and the correlation id for the logs."""
+
+    payload: Mapping[str, Any]
+    dedup_key: str
+    correlation_id: str | None = None
+
+
+class StalledWork(Protocol):
+    """How the sweep finds a task's lost work, from the database (the source of truth)."""
+
+    async def find(self, before: datetime, limit: int) -> Sequence[StalledJob]:
+        """Jobs for work stored before ``before`` that is still not done, at most ``limit``.
+
+        Must be idempotent and read-only; dead-lettered work is filtered out by the sweep.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class TaskSpec(Generic[P]):
+    """A queued task: its name, its payload type (``from_payload``), its use case, and
+    optionally how the sweep finds its lost jobs (without it, a lost job stays lost)."""
+
     name: str
     payload_type: type[P]
     use_case: type[TaskUseCase[P]]
+    stalled: type[StalledWork] | None = None
+
+
+class Resolver(Protocol):
+    """Looks a dependency up by its type (the composition root's container)."""
+
+    def __call__(self, dependency: type[T], /) -> T: ...
+
+
+# A period in seconds, or a function computing it from what the container holds (a
+# module's settings), so a schedule can be configured without the module knowing how.
+Every = float | Callable[[Resolver], float]
 
 
 @dataclass(frozen=True, slots=True)
 class PeriodicSpec:
     """A task a module runs on a schedule: ``use_case.execute()`` every ``every_seconds``.
 
-    Runs on every queue backend (the runner's own schedule; arq's cron jobs). Several
-    workers may run it at once: its use case must be safe to run concurrently.
+    ``every_seconds`` is a number or a function of a ``Resolver`` (evaluated once when a
+    worker starts); zero or less turns the task off. Runs on every queue backend (the
+    runner's own schedule; arq's cron jobs). Several workers may run it at once, so its
+    use case must be safe to run concurrently and idempotent (a failure is only logged;
+    the next period tries again).
     """
 
     name: str
-    every_seconds: float
+    every_seconds: Every
     use_case: type[PeriodicUseCase]
+
+    def period(self, resolve: Resolver) -> float:
+        every = self.every_seconds
+        return float(every if isinstance(every, int | float) else every(resolve))
 
 
 class PeriodicUseCase(Protocol):
     async def execute(self) -> object: ...
-
-
-def task_registry() -> dict[str, TaskSpec[Any]]:
-    """Every task the application runs, by name. Workers are generated from this."""
-    # Imported here: use cases import this module for the names and payloads.
-    from application.use_cases.download_media import DownloadInboundMedia
-    from application.use_cases.generate_reply import GenerateReply
-    from application.use_cases.record_delivery_status import ApplyEarlyStatus
-    from application.use_cases.send_outbound import SendOutboundMessage
-
-    specs: list[TaskSpec[Any]] = [
-        TaskSpec(GENERATE_REPLY, GenerateReplyPayload, GenerateReply),
-        TaskSpec(SEND_MESSAGE, SendMessagePayload, SendOutboundMessage),
-        TaskSpec(DOWNLOAD_MEDIA, DownloadMediaPayload, DownloadInboundMedia),
-        TaskSpec(APPLY_STATUS, ApplyStatusPayload, ApplyEarlyStatus),
-    ]
-    return {spec.name: spec for spec in specs}

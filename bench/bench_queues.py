@@ -17,7 +17,6 @@ import os
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +53,7 @@ async def bench_arq(url: str) -> dict[str, float]:
 
     from adapters.arq_queue import ArqJobQueue
     from adapters.arq_queue.worker import CTX_KEY, ArqTaskRuntime, worker_options
-    from adapters.worker.runner import backoff_delay
+    from application.job_policy import JobPolicy
 
     admin = aioredis.Redis.from_url(url)
     common = {"burst": True, "poll_delay": 0.005, "handle_signals": False,
@@ -79,9 +78,8 @@ async def bench_arq(url: str) -> dict[str, float]:
 
         ours_enqueue = await _rate(ARQ_JOBS, lambda: _each(
             ARQ_JOBS, lambda i: queue.enqueue("noop", {"i": i}, headers={"correlation_id": "x"})))
-        runtime = ArqTaskRuntime({"noop": handler}, queue, job_timeout=60,
-                                 backoff=partial(backoff_delay, base=1.0, cap=60.0))
-        options = worker_options(["noop"], queue, job_timeout=60, concurrency=CONCURRENCY,
+        runtime = ArqTaskRuntime({"noop": handler}, queue, JobPolicy(60, 1.0, 60.0))
+        options = worker_options(queue, job_timeout=60, concurrency=CONCURRENCY,
                                  shutdown_grace=0)
         options.update(common, ctx={CTX_KEY: runtime})
         ours_process = await _rate(ARQ_JOBS, lambda: _arq_worker_run(Worker(**options)))

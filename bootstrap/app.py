@@ -22,7 +22,7 @@ from adapters.fastapi.signature import OwnerLookup, TrustedProxies, TwilioOwner
 from adapters.fastapi.tracing import TracingMiddleware
 from adapters.observability.metrics import QueueGauges
 from adapters.observability.use_case import TracedUseCase
-from application.ports.job_queue import DeadLetterStore
+from application.ports.operations import QueueStats
 from application.use_cases.queue_outbound import QueueOutboundMessage
 from application.use_cases.read_conversations import ListConversationMessages, ListConversations
 from application.use_cases.receive_inbound import ReceiveInboundMessage
@@ -88,11 +88,9 @@ def _traced(
     return depends
 
 
-def _queue_gauges(container: Container, telemetry: Telemetry) -> QueueGauges | None:
-    store: Any = container[DeadLetterStore]
-    if not (hasattr(store, "depth") and hasattr(store, "dead_count")):
-        return None  # this backend cannot count its jobs
-    return QueueGauges(telemetry.meter, store.depth, store.dead_count)
+def _queue_gauges(container: Container, telemetry: Telemetry) -> QueueGauges:
+    stats = container[QueueStats]  # every queue backend counts its jobs
+    return QueueGauges(telemetry.meter, stats.depth, stats.dead_count)
 
 
 class GuardedFastAPI(FastAPI):
@@ -129,7 +127,7 @@ def create_app(
         if runner:
             log.info("embedded worker started (queue backend %s)", settings.queue_backend)
         sampler = None
-        if gauges and telemetry.exporting:  # sampling costs a query: only when exported
+        if telemetry.exporting:  # sampling costs a query: only when exported
             sampler = asyncio.create_task(gauges.run(QUEUE_GAUGE_INTERVAL_SECONDS))
         try:
             yield

@@ -67,6 +67,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def _dlq(settings: Settings, args: argparse.Namespace) -> int:
     from application.ports.job_queue import DeadLetterStore
+    from application.ports.operations import QueueStats
     from bootstrap.container import Resources, build_container
 
     async def run() -> int:
@@ -78,7 +79,8 @@ def _dlq(settings: Settings, args: argparse.Namespace) -> int:
                 for item in dead:
                     print(f"{item.id}  {item.task}  attempts={item.attempts}  "
                           f"failed_at={item.failed_at.isoformat()}  {item.last_error}")
-                print(f"{len(dead)} dead letter(s)")
+                total = await container[QueueStats].dead_count()
+                print(f"{len(dead)} of {total} dead letter(s)")
                 return 0
             if args.action == "replay":
                 if not args.id:

@@ -32,6 +32,7 @@ from bootstrap.persistence import bind_persistence
 from bootstrap.queues import bind_queue
 from bootstrap.resources import Resources
 from bootstrap.settings import Settings
+from bootstrap.sweep import bind_sweep
 from bootstrap.telemetry import Telemetry, build_telemetry
 
 __all__ = ["Resources", "build_container"]
@@ -66,6 +67,7 @@ def build_container(
     )
     bind_persistence(container, settings, resources)
     bind_queue(container, settings, resources)
+    bind_sweep(container, settings)
     _bind_sender(container, settings, resources)
     _bind_responder(container, settings, resources)
     _bind_media(container, settings, resources)

@@ -1,9 +1,11 @@
-"""Worker composition: task handlers from the application's registry, then either the
-project's runner (queues that are a ``JobConsumer``) or arq's own Worker (arq).
+"""Worker composition: handlers and periodic tasks from the composed modules, then either
+the project's runner (queues that are a ``JobConsumer``) or arq's own Worker (arq).
 
-``wta worker`` runs either through ``build_runner``. ``arq bootstrap.worker.WorkerSettings``
-also works: ``WorkerSettings`` is built from settings when arq looks it up (a module
-``__getattr__``), so importing this module reads nothing.
+Both run what ``container[Composition]`` declares, under the one job policy
+(``application.job_policy``). ``wta worker`` runs either through ``build_runner``.
+``arq bootstrap.worker.WorkerSettings`` also works: ``WorkerSettings`` is built from
+settings when arq looks it up (a module ``__getattr__``), so importing this module reads
+nothing.
 """
 
 from __future__ import annotations
@@ -11,23 +13,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
-from functools import partial
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lagom import Container
 
 from adapters.observability.jobs import observe_job
 from adapters.observability.use_case import TracedUseCase
-from adapters.worker.runner import Handler, PeriodicTask, RunnerConfig, WorkerRunner, backoff_delay
+from adapters.worker.runner import Handler, PeriodicTask, RunnerConfig, WorkerRunner
 from application.ports.job_queue import Job, JobConsumer
-from application.tasks import TaskSpec, task_registry
-from application.use_cases.requeue_stalled import RequeueStalledReplies, StalledReplies
+from application.tasks import PeriodicSpec, TaskSpec
 from bootstrap.container import Resources, build_container
 from bootstrap.logging import configure_logging
+from bootstrap.module import Composition, Module
 from bootstrap.schema import log_schema_at_start
 from bootstrap.settings import Settings, SettingsError, load_settings
+from bootstrap.sweep import SWEEP
 from bootstrap.telemetry import Telemetry
 
 if TYPE_CHECKING:
@@ -60,16 +61,28 @@ def _handler(container: Container, spec: TaskSpec[Any]) -> Handler:
 
 
 def build_handlers(container: Container) -> dict[str, Handler]:
-    return {name: _handler(container, spec) for name, spec in task_registry().items()}
+    """One handler per task of every composed module."""
+    tasks = container[Composition].tasks
+    return {name: _handler(container, spec) for name, spec in tasks.items()}
 
 
-def build_sweep(container: Container, settings: Settings) -> Callable[[], Awaitable[int]]:
-    request = StalledReplies(older_than=timedelta(seconds=settings.worker_sweep_after_seconds))
+def build_periodic(container: Container) -> list[PeriodicTask]:
+    """The kernel's sweep and every composed module's periodic tasks, those that are on
+    (a period above zero)."""
+    scheduled = []
+    for spec in (SWEEP, *container[Composition].periodic):
+        every = spec.period(container.resolve)
+        if every > 0:
+            scheduled.append(PeriodicTask(spec.name, every, _periodic_action(container, spec)))
+    return scheduled
 
-    async def sweep() -> int:
-        return await container[RequeueStalledReplies].execute(request)
 
-    return sweep
+def _periodic_action(container: Container, spec: PeriodicSpec) -> Callable[[], Awaitable[object]]:
+    async def run() -> object:
+        # A fresh use case per run, like a job's.
+        return await container[spec.use_case].execute()
+
+    return run
 
 
 def runner_config(settings: Settings) -> RunnerConfig:
@@ -98,12 +111,8 @@ def build_runner(container: Container, settings: Settings) -> Runner:
             idle_poll=settings.queue_poll_interval_seconds,
         )
         return ArqWorkerRunner(worker)
-    periodic = []
-    if settings.worker_sweep_interval_seconds > 0:
-        sweep = build_sweep(container, settings)
-        periodic.append(PeriodicTask("sweep", settings.worker_sweep_interval_seconds, sweep))
     return WorkerRunner(container[JobConsumer], build_handlers(container),
-                        runner_config(settings), periodic)
+                        runner_config(settings), build_periodic(container))
 
 
 # --- arq --------------------------------------------------------------------------------
@@ -112,47 +121,49 @@ _CONTAINER = "wta_container"
 
 
 def arq_runtime(container: Container, settings: Settings) -> ArqTaskRuntime:
-    """What the arq functions call: the same handlers as the project's runner."""
+    """What the arq functions call: the same handlers and policy as the project's runner."""
     from adapters.arq_queue import ArqJobQueue
     from adapters.arq_queue.worker import ArqTaskRuntime
 
-    sweeping = settings.worker_sweep_interval_seconds > 0
     return ArqTaskRuntime(
         handlers=build_handlers(container),
         queue=container[ArqJobQueue],
-        job_timeout=settings.worker_job_timeout_seconds,
-        backoff=partial(backoff_delay, base=settings.worker_backoff_base_seconds,
-                        cap=settings.worker_backoff_max_seconds),
-        sweep=build_sweep(container, settings) if sweeping else None,
+        policy=runner_config(settings).policy,
+        periodic={p.name: p.action for p in build_periodic(container)},
     )
 
 
-def arq_worker_settings(settings: Settings, container: Container | None = None) -> type:
-    """An arq WorkerSettings class generated from the task registry and settings.
+def arq_worker_settings(
+    settings: Settings, container: Container | None = None,
+    modules: Sequence[Module] | None = None,
+) -> type:
+    """An arq WorkerSettings class generated from the composed modules and settings.
 
-    Without ``container`` (the ``arq`` CLI), ``on_startup`` builds one and ``on_shutdown``
-    closes its resources; with one, its owner closes it.
+    Without ``container`` (the ``arq`` CLI), one is built here with ``modules`` (default:
+    the kernel's own; building opens nothing) and ``on_shutdown`` closes its resources;
+    with one, its owner closes it. The cron schedule comes from that container now: arq
+    wants its cron jobs before it starts.
     """
     from adapters.arq_queue import ArqJobQueue
     from adapters.arq_queue.worker import CTX_KEY, worker_options
 
     if settings.queue_backend != "arq":
         raise SettingsError(f"arq's worker needs QUEUE_BACKEND=arq, not {settings.queue_backend}")
-    # Only configuration is read from this instance; it opens nothing.
-    queue = ArqJobQueue(settings.queue_redis_url, max_attempts=settings.queue_max_attempts)
+    if container is None:
+        configure_logging(settings)  # building logs (a queue alias); arq's CLI logs after
+    owned = container or build_container(settings, modules=modules)
     options = worker_options(
-        task_registry(),
-        queue,
+        owned[ArqJobQueue],
         job_timeout=settings.worker_job_timeout_seconds,
         concurrency=settings.worker_concurrency,
         shutdown_grace=settings.worker_shutdown_grace_seconds,
-        sweep_interval=settings.worker_sweep_interval_seconds,
+        periodic={p.name: p.interval for p in build_periodic(owned)},
+        task_names=owned[Composition].tasks,
     )
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         if container is None:
-            configure_logging(settings)
-        owned = container or build_container(settings)
+            configure_logging(settings)  # again: arq's CLI configured its own meanwhile
         ctx[_CONTAINER] = owned
         ctx[CTX_KEY] = arq_runtime(owned, settings)
 

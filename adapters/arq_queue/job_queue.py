@@ -1,8 +1,8 @@
 """ArqJobQueue: JobQueue and DeadLetterStore on Redis through arq.
 
-Jobs are ordinary arq jobs: one arq function per task name, the payload carried as JSON
-text (so it round-trips exactly as on every other backend) and the headers as a dict, both
-in the job's kwargs. A dedup key becomes arq's ``_job_id``: arq refuses a second job while
+Jobs are ordinary arq jobs of one arq function (``DISPATCH``); their kwargs carry the task
+name, the payload as JSON text (so it round-trips exactly as on every other backend) and
+the headers as a dict. A dedup key becomes arq's ``_job_id``: arq refuses a second job while
 one with that id is queued or running, and while its result is kept (``keep_result``), which
 gives the port's "waiting, running or recently done". Dead letters live in one hash (id to
 JSON record) and one sorted set (id by failure time) under the queue's name.
@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import result_key_prefix
@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 DEFAULT_QUEUE_NAME = "wta:queue"
 # How long a finished job's result (and so its dedup key) is kept, as SQLite's retention.
 DONE_RETENTION_SECONDS = 3600.0
+# The one arq function every job is queued under; the task name rides in its kwargs, so
+# the worker, not arq, decides what an unknown task means (a dead letter).
+DISPATCH = "wta.task"
 _DRIVER_ERRORS = (RedisError, OSError)
 
 
@@ -106,8 +109,8 @@ class ArqJobQueue:
             if self._enqueue is None:
                 self._enqueue = OneTripEnqueue(self._pool())
             added = await self._enqueue(
-                self.queue_name, job_id, task, max(0.0, delay_seconds),
-                {"payload": text, "headers": header_map, "dedup_key": dedup_key},
+                self.queue_name, job_id, DISPATCH, max(0.0, delay_seconds),
+                {"task": task, "payload": text, "headers": header_map, "dedup_key": dedup_key},
             )
         except _DRIVER_ERRORS as exc:
             raise self._unavailable(exc) from exc
@@ -154,7 +157,9 @@ class ArqJobQueue:
         try:
             pool = self._pool()
             ids = await pool.zrange(self._dead_order_key, 0, limit - 1)
-            raws = await pool.hmget(self._dead_key, ids) if ids else []
+            # redis-py types its commands for both clients (an awaitable or a value).
+            raws = await cast("Awaitable[list[bytes | None]]",
+                              pool.hmget(self._dead_key, ids)) if ids else []
         except _DRIVER_ERRORS as exc:
             raise self._unavailable(exc) from exc
         return [_dead_letter(json.loads(raw)) for raw in raws if raw is not None]
@@ -193,7 +198,7 @@ class ArqJobQueue:
         """Put a dead letter back when its replay could not be queued (best effort)."""
         try:
             async with self._pool().pipeline(transaction=True) as tr:
-                tr.hset(self._dead_key, dead_letter_id, raw)
+                tr.hset(self._dead_key, dead_letter_id, raw.decode())
                 tr.zadd(self._dead_order_key, {dead_letter_id: failed_at})
                 await tr.execute()
         except (*_DRIVER_ERRORS, QueueUnavailable):
@@ -226,7 +231,7 @@ class ArqJobQueue:
 
     async def dead_count(self) -> int:
         try:
-            return int(await self._pool().hlen(self._dead_key))
+            return int(await cast("Awaitable[int]", self._pool().hlen(self._dead_key)))
         except _DRIVER_ERRORS as exc:
             raise self._unavailable(exc) from exc
 

@@ -10,7 +10,8 @@ about 8 jobs a second. Here the loop waits on an event instead, set when
 
 and polls only every ``idle_poll`` seconds as a fallback (a delayed job coming due, a lost
 announcement, a producer that does not announce). Which job runs, and how a job is claimed,
-is still arq's: only the waiting between reads changes.
+is still arq's: only the waiting between reads changes. A job arq itself fails before it
+runs (its data gone in a flush) keeps no result, so the sweep can queue its work again.
 """
 
 from __future__ import annotations
@@ -71,7 +72,13 @@ class PromptWorker(Worker):
                 await asyncio.sleep(_LISTEN_RETRY_SECONDS)
             finally:
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis
+
+    async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
+        # arq fails a job here before running it (its data expired or was flushed, it cannot
+        # be read, it ran past arq's tries). Kept, that failed result would hold the job's
+        # dedup key for an hour and block the sweep from queueing the lost work again.
+        await super().finish_failed_job(job_id, None)
 
     async def close(self) -> None:
         listener, self._listener = self._listener, None

@@ -1,17 +1,22 @@
-"""Running the application's task handlers under arq's own Worker.
+"""Running every composed module's tasks and periodic tasks under arq's own Worker.
 
-Each task becomes an arq function that rebuilds the port's ``Job`` (attempt = arq's
-``job_try``, headers from the kwargs) and calls the handler. arq's semantics are bent to
-the contract here:
+Every job is queued under one arq function (``DISPATCH``) with its task name in the kwargs;
+that function rebuilds the port's ``Job`` (attempt = arq's ``job_try``, headers from the
+kwargs), looks the task's handler up and lets the job policy (``application.job_policy``)
+run it, exactly as the project's runner does. So a job whose task no module registers
+reaches our code and is dead-lettered, instead of arq failing it as "function not found".
+Then arq's semantics are bent to the policy's decision:
 
-- arq retries only ``Retry``: any failure or timeout of ours becomes ``Retry(defer=backoff)``
-  until the last attempt, which dead-letters the job instead.
+- arq retries only ``Retry``: a "retry after" becomes ``Retry(defer=delay)``; a dead
+  letter is recorded through the adapter and ``DeadLettered`` makes arq keep it as failed.
 - Our timeout fires before arq's (``ARQ_TIMEOUT_MARGIN``), so a slow job is retried, not
   failed by arq. arq's in-progress key, the lease a crashed worker leaves behind, lives
   for the largest function timeout + 10 s: that is when its job is delivered again.
 - A cancelled job (shutdown past the grace period) is re-run by arq and counts an attempt.
   arq's own ``max_tries`` sits above ours so that arq never drops a job silently: a job
-  interrupted past the limit reaches our wrapper, which dead-letters it.
+  interrupted past the limit reaches the policy, which dead-letters it.
+
+Periodic tasks are arq cron jobs (see ``periodic_cron``).
 """
 
 from __future__ import annotations
@@ -22,35 +27,32 @@ import json
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, NoReturn
 
 from arq.cron import CronJob, cron
 from arq.worker import Function, Retry, Worker, func
 
-from adapters.arq_queue.job_queue import ArqJobQueue
-from application.errors import PermanentJobError, retry_delay_hint
+from adapters.arq_queue.job_queue import DISPATCH, ArqJobQueue
+from application.job_policy import Done, GiveUp, Handler, JobPolicy, RetryAfter
 from application.ports.job_queue import Job
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Job], Awaitable[object]]
 Periodic = Callable[[], Awaitable[object]]
 
 CTX_KEY = "wta_runtime"
 ARQ_TIMEOUT_MARGIN = 1.0
 # Interrupted runs (a cancel on shutdown) also count in arq's job_try.
 _ARQ_EXTRA_TRIES = 5
-_MAX_ERROR_CHARS = 2000
+# Clock-aligned periods a cron schedule can keep exactly (they divide the next unit).
+_SIXTY_STEPS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)  # seconds of a minute, minutes of an hour
+_HOUR_STEPS = (1, 2, 3, 4, 6, 8, 12)
 
 
 class DeadLettered(RuntimeError):
     """Raised after dead-lettering a job so arq records it as failed, not retried."""
-
-
-def describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
 
 
 @dataclass
@@ -59,9 +61,8 @@ class ArqTaskRuntime:
 
     handlers: Mapping[str, Handler]
     queue: ArqJobQueue
-    job_timeout: float
-    backoff: Callable[[int], float]
-    sweep: Periodic | None = None
+    policy: JobPolicy
+    periodic: Mapping[str, Periodic] = field(default_factory=dict)
 
     async def run(self, ctx: Mapping[str, Any], task: str, payload: str,
                   headers: Mapping[str, str], dedup_key: str | None) -> None:
@@ -75,84 +76,90 @@ class ArqTaskRuntime:
             dedup_key=dedup_key,
             headers=dict(headers),
         )
-        handler = self.handlers.get(task)
-        if handler is None:
-            await self._dead(job, f"no handler for task {task!r}")
-        if job.attempt > job.max_attempts:
-            await self._dead(job, "interrupted past the last attempt (worker shut down)")
-        try:
-            await asyncio.wait_for(handler(job), self.job_timeout)
-        except PermanentJobError as exc:
-            log.error("job %s (%s) cannot succeed: %s", job.id, task, exc)
-            await self._dead(job, describe(exc))
-        except Exception as exc:
-            timed_out = isinstance(exc, TimeoutError)
-            error = "TimeoutError: job timed out" if timed_out else describe(exc)
-            if job.attempt >= job.max_attempts:
-                log.error("job %s (%s) failed on its last attempt %d: %s", job.id, task,
-                          job.attempt, error)
+        match await self.policy.run(job, self.handlers.get(task)):
+            case Done():
+                return
+            case RetryAfter(delay=delay):
+                raise Retry(defer=delay)
+            case GiveUp(error=error):
                 await self._dead(job, error)
-            # A provider's Retry-After is a floor: retrying sooner only earns another refusal.
-            delay = max(self.backoff(job.attempt), retry_delay_hint(exc) or 0.0)
-            log.warning("job %s (%s) attempt %d failed, retrying in %.1fs: %s", job.id, task,
-                        job.attempt, delay, error)
-            raise Retry(defer=delay) from exc
 
     async def _dead(self, job: Job, error: str) -> NoReturn:
         await self.queue.add_dead_letter(job, error)
         raise DeadLettered(error)
 
 
-def _task_function(name: str, timeout: float, max_tries: int, keep_result: float) -> Function:
+def _task_function(name: str, timeout: float, max_tries: int, keep_result: float,
+                   fixed_task: str | None = None) -> Function:
     async def run(ctx: dict[str, Any], *, payload: str, headers: Mapping[str, str] | None = None,
-                  dedup_key: str | None = None) -> None:
+                  dedup_key: str | None = None, task: str | None = None) -> None:
         runtime: ArqTaskRuntime = ctx[CTX_KEY]
-        await runtime.run(ctx, name, payload, headers or {}, dedup_key)
+        await runtime.run(ctx, task or fixed_task or "", payload, headers or {}, dedup_key)
 
     return func(run, name=name, timeout=timeout, max_tries=max_tries, keep_result=keep_result)
 
 
-async def _sweep(ctx: dict[str, Any]) -> None:
-    runtime: ArqTaskRuntime = ctx[CTX_KEY]
-    if runtime.sweep is not None:
-        await runtime.sweep()
+def _clock_step(seconds: float, steps: tuple[int, ...]) -> int:
+    """The largest clock-aligned step not above ``seconds`` (at least the smallest)."""
+    return max((s for s in steps if s <= seconds), default=steps[0])
 
 
-def sweep_cron(interval_seconds: float) -> CronJob:
-    """The sweep as an arq cron job, on clock-aligned slots about ``interval_seconds`` apart.
+def periodic_cron(name: str, every_seconds: float) -> CronJob:
+    """A periodic task as an arq cron job, on clock-aligned slots about ``every_seconds`` apart.
 
-    Unique per slot, so however many workers run, each slot sweeps once.
+    Cron slots must divide the minute, hour or day, so the period is rounded down to the
+    nearest one that does (45 s runs every 30 s; 90 min runs every hour). arq makes a cron
+    job unique per slot, so however many workers run, each slot runs once; it also runs
+    once at each worker's start (``run_at_startup``), so the use case must bear overlap.
     """
-    step = max(1, round(interval_seconds))
-    if step < 60:
-        return cron(_sweep, name="sweep", second=set(range(0, 60, step)), run_at_startup=True)
-    minutes = max(1, min(60, round(step / 60)))
-    return cron(_sweep, name="sweep", minute=set(range(0, 60, minutes)), second=0,
+
+    async def run(ctx: dict[str, Any]) -> None:
+        runtime: ArqTaskRuntime = ctx[CTX_KEY]
+        await runtime.periodic[name]()
+
+    cron_name = f"periodic:{name}"
+    if every_seconds < 60:
+        step = _clock_step(every_seconds, _SIXTY_STEPS)
+        return cron(run, name=cron_name, second=set(range(0, 60, step)), run_at_startup=True)
+    if every_seconds < 3600:
+        step = _clock_step(every_seconds / 60, _SIXTY_STEPS)
+        return cron(run, name=cron_name, minute=set(range(0, 60, step)), second=0,
+                    run_at_startup=True)
+    step = _clock_step(every_seconds / 3600, _HOUR_STEPS)
+    return cron(run, name=cron_name, hour=set(range(0, 24, step)), minute=0, second=0,
                 run_at_startup=True)
 
 
 def worker_options(
-    task_names: Iterable[str],
     queue: ArqJobQueue,
     *,
     job_timeout: float,
     concurrency: int,
     shutdown_grace: float,
-    sweep_interval: float = 0.0,
+    periodic: Mapping[str, float] | None = None,
+    task_names: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """Keyword arguments of ``arq.worker.Worker`` (also the attributes of a WorkerSettings)."""
+    """Keyword arguments of ``arq.worker.Worker`` (also the attributes of a WorkerSettings).
+
+    ``periodic``: name to period in seconds, one cron job each. ``task_names``: tasks that
+    also get an arq function of their own name, for jobs queued by a producer older than
+    the single dispatch function.
+    """
     timeout = job_timeout + ARQ_TIMEOUT_MARGIN
     max_tries = queue.max_attempts + _ARQ_EXTRA_TRIES
+    keep = queue.keep_result_seconds
+    functions = [_task_function(DISPATCH, timeout, max_tries, keep)]
+    functions += [_task_function(name, timeout, max_tries, keep, fixed_task=name)
+                  for name in task_names if name != DISPATCH]
     return {
-        "functions": [_task_function(name, timeout, max_tries, queue.keep_result_seconds)
-                      for name in task_names],
-        "cron_jobs": [sweep_cron(sweep_interval)] if sweep_interval > 0 else [],
+        "functions": functions,
+        "cron_jobs": [periodic_cron(name, every) for name, every in (periodic or {}).items()],
         "queue_name": queue.queue_name,
         "redis_settings": queue.redis_settings,
         "max_jobs": concurrency,
         "job_timeout": timeout,
         "max_tries": max_tries,
-        "keep_result": queue.keep_result_seconds,
+        "keep_result": keep,
         # SIGTERM: take no new job, wait this long for running ones, then cancel them
         # (arq re-queues a cancelled job for the next worker).
         "job_completion_wait": shutdown_grace,

@@ -1,7 +1,8 @@
 """A ``JobQueue`` decorator: each enqueue is a producer span whose context rides in the job.
 
-Wraps the producer side only. The consumer side (receive/ack/retry) stays the bare queue
-instance, so its in-process wake-ups are untouched.
+Wraps the producer side only, and passes the queue's operations (``ping``, ``depth``,
+``dead_count``, ``close``) through as typed methods. The consumer side (receive/ack/retry)
+stays the bare queue instance, so its in-process wake-ups are untouched.
 """
 
 from __future__ import annotations
@@ -13,17 +14,27 @@ import structlog
 from opentelemetry.trace import SpanKind, Tracer
 
 from adapters.observability.propagation import CONTEXT_KEYS, inject
-from application.ports.job_queue import JobQueue
+from application.ports.operations import OperatedJobQueue
 
 
 class TracingJobQueue:
-    def __init__(self, inner: JobQueue, tracer: Tracer) -> None:
+    def __init__(self, inner: OperatedJobQueue, tracer: Tracer) -> None:
         self._inner = inner
         self._tracer = tracer
 
-    def __getattr__(self, name: str) -> Any:
-        # Operational extras of the concrete queue (ping, depth, close) pass through.
-        return getattr(self._inner, name)
+    # The queue's operations pass through untraced: probes, not work.
+
+    async def ping(self) -> None:
+        await self._inner.ping()
+
+    async def depth(self) -> int:
+        return await self._inner.depth()
+
+    async def dead_count(self) -> int:
+        return await self._inner.dead_count()
+
+    async def close(self) -> None:
+        await self._inner.close()
 
     async def enqueue(
         self,

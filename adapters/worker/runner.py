@@ -1,10 +1,10 @@
 """The project's worker loop for queues that have no worker of their own (SQLite, SQS, memory).
 
-It claims jobs from a ``JobConsumer``, runs each with a concurrency limit and a per-task
-timeout, keeps the lease alive while a job runs, retries failures with exponential
-backoff and jitter, and dead-letters a job after its last attempt. On stop it takes no new
+It claims jobs from a ``JobConsumer``, runs each with a concurrency limit, keeps the lease
+alive while a job runs, and carries out what the job policy (``application.job_policy``:
+timeout, retry with backoff and jitter, dead letter) decides. On stop it takes no new
 job, lets running ones finish within a grace period and hands the rest back. It also runs
-periodic tasks (the sweep) while it runs, never in burst mode.
+periodic tasks (every module's, the sweep among them) while it runs, never in burst mode.
 """
 
 from __future__ import annotations
@@ -12,16 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from application.errors import PermanentJobError, retry_delay_hint
+from application.job_policy import Done, GiveUp, Handler, JobPolicy, RetryAfter
 from application.ports.job_queue import Job, JobConsumer
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Job], Awaitable[object]]
+__all__ = ["Handler", "PeriodicTask", "RunnerConfig", "WorkerRunner"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +30,6 @@ class PeriodicTask:
     name: str
     interval: float
     action: Callable[[], Awaitable[object]]
-
-_MAX_ERROR_CHARS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +41,9 @@ class RunnerConfig:
     shutdown_grace: float = 20.0
     receive_wait: float = 5.0
 
-
-def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Exponential backoff with "equal jitter": between half and all of base * 2^(n-1)."""
-    ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
-    return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
-
-
-def describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text[:_MAX_ERROR_CHARS]
+    @property
+    def policy(self) -> JobPolicy:
+        return JobPolicy(self.job_timeout, self.backoff_base, self.backoff_max)
 
 
 class WorkerRunner:
@@ -67,6 +57,7 @@ class WorkerRunner:
         self._consumer = consumer
         self._handlers = dict(handlers)
         self._config = config or RunnerConfig()
+        self._policy = self._config.policy
         self._periodic = tuple(periodic)
         self._stopping = asyncio.Event()
         self._running: dict[asyncio.Task[None], Job] = {}
@@ -161,42 +152,23 @@ class WorkerRunner:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def _run_one(self, job: Job) -> None:
-        handler = self._handlers.get(job.task)
-        if handler is None:
-            await self._consumer.dead_letter(job, f"no handler for task {job.task!r}")
-            return
         heartbeat = asyncio.create_task(self._keep_leased(job))
         try:
-            await asyncio.wait_for(handler(job), timeout=self._config.job_timeout)
+            outcome = await self._policy.run(job, self._handlers.get(job.task))
         except asyncio.CancelledError:
             # Shutdown ran out of grace: give the job back untouched for another worker.
             await asyncio.shield(self._consumer.retry(job, "worker shut down mid-job", 0.0))
             raise
-        except PermanentJobError as exc:
-            log.error("job %s (%s) cannot succeed: %s", job.id, job.task, exc)
-            await self._consumer.dead_letter(job, describe(exc))
-        except Exception as exc:
-            await self._failed(job, exc)
-        else:
-            await self._consumer.ack(job)
-            self.processed += 1
         finally:
             heartbeat.cancel()
-
-    async def _failed(self, job: Job, exc: BaseException) -> None:
-        timed_out = isinstance(exc, TimeoutError)
-        error = "TimeoutError: job timed out" if timed_out else describe(exc)
-        if job.attempt >= job.max_attempts:
-            log.error("job %s (%s) failed on its last attempt %d: %s", job.id, job.task,
-                      job.attempt, error)
-            await self._consumer.dead_letter(job, error)
-            return
-        delay = backoff_delay(job.attempt, self._config.backoff_base, self._config.backoff_max)
-        # A provider's Retry-After is a floor: retrying sooner only earns another refusal.
-        delay = max(delay, retry_delay_hint(exc) or 0.0)
-        log.warning("job %s (%s) attempt %d failed, retrying in %.1fs: %s", job.id, job.task,
-                    job.attempt, delay, error)
-        await self._consumer.retry(job, error, delay)
+        match outcome:
+            case Done():
+                await self._consumer.ack(job)
+                self.processed += 1
+            case RetryAfter(error, delay):
+                await self._consumer.retry(job, error, delay)
+            case GiveUp(error):
+                await self._consumer.dead_letter(job, error)
 
     async def _keep_leased(self, job: Job) -> None:
         # Renew at a third of the lease so one late renewal still leaves margin.

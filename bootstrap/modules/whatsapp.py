@@ -18,6 +18,7 @@ from application.use_cases.download_media import DownloadInboundMedia
 from application.use_cases.generate_reply import GenerateReply
 from application.use_cases.record_delivery_status import ApplyEarlyStatus
 from application.use_cases.send_outbound import SendOutboundMessage
+from application.use_cases.stalled_messages import RepliesNeverGenerated, RepliesNeverSent
 from bootstrap.module import Module
 from bootstrap.persistence import with_repositories
 
@@ -39,8 +40,11 @@ MODULE = Module(
         with_repositories(MESSAGES, **_extension("Message")),
     ),
     tasks=(
-        TaskSpec(GENERATE_REPLY, GenerateReplyPayload, GenerateReply),
-        TaskSpec(SEND_MESSAGE, SendMessagePayload, SendOutboundMessage),
+        # ``stalled``: how the kernel's sweep finds each task's lost jobs.
+        TaskSpec(GENERATE_REPLY, GenerateReplyPayload, GenerateReply,
+                 stalled=RepliesNeverGenerated),
+        TaskSpec(SEND_MESSAGE, SendMessagePayload, SendOutboundMessage,
+                 stalled=RepliesNeverSent),
         # Inbound media is fetched before the reply is generated (the reply waits for it).
         TaskSpec(DOWNLOAD_MEDIA, DownloadMediaPayload, DownloadInboundMedia),
         # A status callback that beat its send's MessageSid into the database.

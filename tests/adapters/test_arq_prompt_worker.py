@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
-from functools import partial
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ import redis.asyncio as aioredis
 from adapters.arq_queue import ArqJobQueue
 from adapters.arq_queue.prompt_worker import PromptWorker
 from adapters.arq_queue.worker import CTX_KEY, ArqTaskRuntime, ArqWorkerRunner, worker_options
-from adapters.worker.runner import backoff_delay
 from application.ports.job_queue import Job
 from tests.contracts.worker import CONFIG, MAX_ATTEMPTS, Handler, WorkerContract
 
@@ -29,11 +27,8 @@ NEVER = 3600.0
 
 def prompt_worker(queue: ArqJobQueue, handlers: Mapping[str, Handler], *, idle_poll: float,
                   concurrency: int = CONFIG.concurrency) -> PromptWorker:
-    runtime = ArqTaskRuntime(
-        handlers, queue, job_timeout=CONFIG.job_timeout,
-        backoff=partial(backoff_delay, base=CONFIG.backoff_base, cap=CONFIG.backoff_max),
-    )
-    options = worker_options(handlers, queue, job_timeout=CONFIG.job_timeout,
+    runtime = ArqTaskRuntime(handlers, queue, CONFIG.policy)
+    options = worker_options(queue, job_timeout=CONFIG.job_timeout,
                              concurrency=concurrency, shutdown_grace=CONFIG.shutdown_grace)
     options.update(handle_signals=False, ctx={CTX_KEY: runtime})
     return PromptWorker(**options, wake_channel=queue.wake_channel, idle_poll=idle_poll)
@@ -136,3 +131,27 @@ async def test_a_finished_job_frees_its_slot_for_the_next_at_once(
     finally:
         await running.stop()
     assert sorted(seen) == list(range(5))
+
+
+async def test_a_job_whose_data_was_flushed_leaves_its_dedup_key_free_for_the_sweep(
+    make_queue: Callable[[], ArqJobQueue], redis_url: str
+) -> None:
+    # The race a FLUSHDB can leave behind: the job id still queued, its data gone. arq fails
+    # it as "expired"; no failed result may then hold its key against the sweep's copy.
+    queue = make_queue()
+    assert await queue.enqueue("t", {"n": 1}, dedup_key="t:1") == "t:1"
+    admin = aioredis.Redis.from_url(redis_url)
+    try:
+        assert await admin.delete("arq:job:t:1") == 1
+        seen: list[Any] = []
+
+        async def handler(job: Job) -> None:
+            seen.append(job.payload)
+
+        await PromptHarness(queue).drain({"t": handler})
+        assert seen == [] and await admin.exists("arq:result:t:1") == 0
+        assert await queue.enqueue("t", {"n": 2}, dedup_key="t:1") == "t:1"
+        await PromptHarness(queue).drain({"t": handler})
+        assert seen == [{"n": 2}]
+    finally:
+        await admin.aclose()

@@ -11,7 +11,6 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,8 @@ from arq.worker import Worker
 
 from adapters.arq_queue import ArqJobQueue
 from adapters.arq_queue.worker import CTX_KEY, ArqTaskRuntime, worker_options
-from adapters.worker.runner import backoff_delay
 from application.errors import QueueUnavailable
+from application.job_policy import JobPolicy
 from application.ports.job_queue import Job
 from tests.conftest import free_port
 from tests.contracts.worker import CONFIG, MAX_ATTEMPTS, Handler, WorkerContract
@@ -40,11 +39,9 @@ class ArqHarness:
         self.job_timeout = job_timeout
 
     def worker(self, handlers: Mapping[str, Handler], **overrides: Any) -> Worker:
-        runtime = ArqTaskRuntime(
-            handlers, self.queue, job_timeout=self.job_timeout,
-            backoff=partial(backoff_delay, base=CONFIG.backoff_base, cap=CONFIG.backoff_max),
-        )
-        options = worker_options(handlers, self.queue, job_timeout=self.job_timeout,
+        policy = JobPolicy(self.job_timeout, CONFIG.backoff_base, CONFIG.backoff_max)
+        runtime = ArqTaskRuntime(handlers, self.queue, policy)
+        options = worker_options(self.queue, job_timeout=self.job_timeout,
                                  concurrency=CONFIG.concurrency,
                                  shutdown_grace=CONFIG.shutdown_grace)
         options.update(burst=True, poll_delay=0.01, handle_signals=False,
@@ -177,10 +174,10 @@ async def test_two_workers_run_every_job_once_and_never_together(
 # A worker process that takes one job and hangs in it until killed.
 CRASHING_WORKER = """
 import asyncio, sys
-from functools import partial
 from arq.worker import Worker
 from adapters.arq_queue import ArqJobQueue
 from adapters.arq_queue.worker import CTX_KEY, ArqTaskRuntime, worker_options
+from application.job_policy import JobPolicy
 
 async def hang(job):
     print("started", job.id, job.attempt, flush=True)
@@ -188,8 +185,8 @@ async def hang(job):
 
 async def main(url, timeout):
     queue = ArqJobQueue(url, max_attempts=3)
-    runtime = ArqTaskRuntime({"hang": hang}, queue, job_timeout=timeout, backoff=lambda n: 0.1)
-    options = worker_options(["hang"], queue, job_timeout=timeout, concurrency=1,
+    runtime = ArqTaskRuntime({"hang": hang}, queue, JobPolicy(timeout, 0.1, 0.1))
+    options = worker_options(queue, job_timeout=timeout, concurrency=1,
                              shutdown_grace=0)
     options.update(poll_delay=0.01, handle_signals=False, ctx={CTX_KEY: runtime})
     await Worker(**options).main()

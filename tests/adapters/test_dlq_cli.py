@@ -70,7 +70,9 @@ def test_dlq_list_replay_and_purge(backend: tuple[Any, Any],
     assert main(["dlq", "list"]) == 0
     out = capsys.readouterr().out
     assert first in out and "send_message" in out and "provider said no to m-1" in out
-    assert "2 dead letter(s)" in out
+    assert "2 of 2 dead letter(s)" in out
+    assert main(["dlq", "list", "--limit", "1"]) == 0
+    assert "1 of 2 dead letter(s)" in capsys.readouterr().out
 
     assert main(["dlq", "replay", first]) == 0
     assert f"replayed {first}" in capsys.readouterr().out
@@ -82,4 +84,4 @@ def test_dlq_list_replay_and_purge(backend: tuple[Any, Any],
     assert main(["dlq", "purge"]) == 0
     assert "purged 1 dead letter(s)" in capsys.readouterr().out
     assert main(["dlq", "list"]) == 0
-    assert "0 dead letter(s)" in capsys.readouterr().out
+    assert "0 of 0 dead letter(s)" in capsys.readouterr().out

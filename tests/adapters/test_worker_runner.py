@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from adapters.sqlite_queue.job_queue import SqliteJobQueue
-from adapters.worker.runner import PeriodicTask, RunnerConfig, WorkerRunner, backoff_delay
+from adapters.worker.runner import PeriodicTask, RunnerConfig, WorkerRunner
 from application.errors import PermanentJobError
+from application.job_policy import backoff_delay
 from application.ports.job_queue import Job
 
 FAST = RunnerConfig(concurrency=2, job_timeout=5.0, backoff_base=0.0, backoff_max=0.0,
@@ -73,7 +74,7 @@ async def test_permanent_errors_and_unknown_tasks_skip_retries(queue: SqliteJobQ
     assert calls == 1
     errors = sorted(d.last_error for d in await queue.list_dead())
     assert errors == ["PermanentJobError: message is gone",
-                      "no handler for task 'nobody-handles-this'"]
+                      "no module registers task 'nobody-handles-this'"]
 
 
 async def test_a_job_past_its_timeout_is_retried_as_a_timeout(queue: SqliteJobQueue) -> None:

@@ -17,16 +17,33 @@ per backend and supply a ``harness`` fixture: an object with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from lagom import Container
 
 from adapters.worker.runner import RunnerConfig, WorkerRunner
 from application.errors import PayloadTooLarge, PermanentJobError
-from application.ports.job_queue import Job
+from application.ports.job_queue import DeadLetterStore, Job, JobQueue
+from application.ports.operations import QueueStats
+from bootstrap.container import Resources, build_container
+from bootstrap.modules.whatsapp import MODULE as WHATSAPP
+from bootstrap.settings import Settings
+from bootstrap.worker import build_runner
+from tests.modules.billing.domain import Invoice, InvoiceStatus
+from tests.modules.billing.memory import InMemoryInvoiceLedger, RecordedCounts
+from tests.modules.billing.module import MODULE as BILLING
+from tests.modules.billing.tasks import (
+    MARK_INVOICE_PAID,
+    InvoiceLedger,
+    MarkInvoicePaidPayload,
+    OpenInvoiceReport,
+)
 
 Handler = Callable[[Job], Awaitable[object]]
 
@@ -195,6 +212,21 @@ class WorkerContract:
         [dead] = await harness.queue.list_dead()
         assert (dead.attempts, dead.last_error) == (1, "PermanentJobError: message is gone")
 
+    async def test_a_task_no_module_registers_is_dead_lettered_at_once(
+        self, harness: Any, calls: Calls
+    ) -> None:
+        async def handle(job: Job) -> None:
+            calls.record(job)
+
+        await harness.queue.enqueue("unregistered", {"n": 1}, dedup_key="unregistered:1")
+        await harness.drain({"known": handle})
+        assert calls.jobs == []
+        [dead] = await harness.queue.list_dead()
+        assert (dead.task, dict(dead.payload), dead.attempts) == ("unregistered", {"n": 1}, 1)
+        assert dead.last_error == "no module registers task 'unregistered'"
+        assert dead.dedup_key == "unregistered:1"
+        assert await harness.queue.depth() == 0
+
     # -- delays and dedup -----------------------------------------------------------------
 
     async def test_a_delayed_job_is_not_delivered_early(self, harness: Any, calls: Calls) -> None:
@@ -256,3 +288,129 @@ class WorkerContract:
         assert await harness.queue.purge() == 2
         assert await harness.queue.list_dead() == []
         assert await harness.queue.purge() == 0
+
+
+# -- a business module's tasks, composed through the public API ---------------------------
+
+
+class ModuleWorkerContract:
+    """The example ``billing`` module's task and periodic task under each backend's real
+    worker, composed the way a user composes it: ``build_container(settings, modules=[...])``
+    then ``build_runner`` (the project's runner, or arq's Worker for arq).
+
+    Subclass once per backend with a ``queue_settings`` fixture: ``Settings`` choosing the
+    backend (its database backend ``memory``, the sweep off).
+    """
+
+    @pytest.fixture
+    async def composed(self, queue_settings: Settings) -> AsyncIterator[Composed]:
+        composed = Composed.build(queue_settings)
+        try:
+            yield composed
+        finally:
+            await composed.container[Resources].aclose()
+
+    async def test_the_seeds_usage_shape_runs_the_modules_handler(
+        self, composed: Composed
+    ) -> None:
+        # Resolve the job queue from the container, enqueue the module's task: it runs.
+        queue = composed.container[JobQueue]
+        payload = MarkInvoicePaidPayload("inv-1")
+        assert await queue.enqueue(MARK_INVOICE_PAID, payload.to_payload(),
+                                   dedup_key=payload.dedup_key) is not None
+        async with composed.running():
+            await composed.until(lambda: composed.status("inv-1") is InvoiceStatus.PAID)
+        paid = composed.ledger.rows["inv-1"]
+        assert paid.paid_at is not None and paid.version == 1
+        assert composed.ledger.rows["inv-2"].status is InvoiceStatus.OPEN
+        assert await composed.container[DeadLetterStore].list_dead() == []
+        assert await composed.container[QueueStats].dead_count() == 0
+
+    async def test_the_modules_periodic_task_runs_on_its_schedule(
+        self, composed: Composed
+    ) -> None:
+        async with composed.running():
+            await composed.until(lambda: len(composed.report.counts) >= 2)
+            assert set(composed.report.counts) == {2}  # two open invoices, each run
+            await composed.container[JobQueue].enqueue(
+                MARK_INVOICE_PAID, MarkInvoicePaidPayload("inv-2").to_payload())
+            await composed.until(lambda: composed.report.counts[-1] == 1)
+
+    async def test_a_task_no_module_registers_is_dead_lettered_clearly(
+        self, composed: Composed
+    ) -> None:
+        store = composed.container[DeadLetterStore]
+        await composed.container[JobQueue].enqueue("nobody.registers_this", {"n": 1})
+        async with composed.running():
+            await composed.until_async(lambda: _dead_count(store))
+        [dead] = await store.list_dead()
+        assert dead.task == "nobody.registers_this" and dict(dead.payload) == {"n": 1}
+        assert dead.last_error == "no module registers task 'nobody.registers_this'"
+        assert dead.attempts == 1  # not retried: no retry could find a handler
+
+    async def test_a_bad_payload_is_dead_lettered_at_once_and_loses_nothing(
+        self, composed: Composed
+    ) -> None:
+        store = composed.container[DeadLetterStore]
+        await composed.container[JobQueue].enqueue(MARK_INVOICE_PAID, {"invoice_id": 42})
+        async with composed.running():
+            await composed.until_async(lambda: _dead_count(store))
+        [dead] = await store.list_dead()
+        assert dead.attempts == 1 and dict(dead.payload) == {"invoice_id": 42}
+        assert dead.last_error.startswith("PermanentJobError: payload field 'invoice_id'")
+        assert {i.status for i in composed.ledger.rows.values()} == {InvoiceStatus.OPEN}
+
+
+async def _dead_count(store: DeadLetterStore) -> bool:
+    return len(await store.list_dead()) > 0
+
+
+@dataclass
+class Composed:
+    """A container composing the kernel's modules and billing, with billing's ports bound
+    to in-memory implementations (what a test or the module's own binding would do)."""
+
+    settings: Settings
+    container: Container
+    ledger: InMemoryInvoiceLedger
+    report: RecordedCounts
+
+    @classmethod
+    def build(cls, settings: Settings) -> Composed:
+        container = build_container(settings, modules=[WHATSAPP, BILLING])
+        ledger = InMemoryInvoiceLedger(_invoice("inv-1"), _invoice("inv-2"))
+        report = RecordedCounts()
+        container[InvoiceLedger] = ledger
+        container[OpenInvoiceReport] = report
+        return cls(settings, container, ledger, report)
+
+    def status(self, invoice_id: str) -> InvoiceStatus:
+        return self.ledger.rows[invoice_id].status
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        runner = build_runner(self.container, self.settings)
+        task = asyncio.create_task(runner.run())
+        try:
+            yield
+        finally:
+            runner.stop()
+            await asyncio.wait_for(task, 30)
+
+    async def until(self, condition: Callable[[], bool], timeout: float = 20.0) -> None:
+        async def check() -> bool:
+            return condition()
+
+        await self.until_async(check, timeout)
+
+    async def until_async(
+        self, condition: Callable[[], Awaitable[bool]], timeout: float = 20.0
+    ) -> None:
+        async with asyncio.timeout(timeout):
+            while not await condition():
+                await asyncio.sleep(0.05)
+
+
+def _invoice(invoice_id: str) -> Invoice:
+    return Invoice(id=invoice_id, owner_id="AC1", number=f"N-{invoice_id}", amount_cents=1200,
+                   status=InvoiceStatus.OPEN, created_at=datetime.now(UTC))

@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from adapters.in_memory.job_queue import InMemoryJobQueue
-from application.tasks import GENERATE_REPLY, GenerateReplyPayload
-from application.use_cases.requeue_stalled import RequeueStalledReplies, StalledReplies
+from application.tasks import GENERATE_REPLY, SEND_MESSAGE, GenerateReplyPayload, StalledJob
+from application.use_cases.requeue_stalled import (
+    RequeueStalledWork,
+    StalledWorkFinders,
+    SweepPolicy,
+)
+from application.use_cases.stalled_messages import RepliesNeverGenerated, RepliesNeverSent
 from tests.unit.conftest import Fakes
 from tests.unit.test_use_cases import drain, inbound
 
-AFTER = StalledReplies(older_than=timedelta(minutes=5))
+AFTER = SweepPolicy(older_than=timedelta(minutes=5))
 
 
-def sweep(fakes: Fakes) -> RequeueStalledReplies:
-    return RequeueStalledReplies(fakes.uow(), fakes.queue, fakes.queue, fakes.clock)
+class Sweep:
+    """The sweep over the WhatsApp tasks' finders, built by hand as bootstrap builds it."""
+
+    def __init__(self, fakes: Fakes) -> None:
+        self._fakes = fakes
+
+    async def execute(self, policy: SweepPolicy) -> int:
+        fakes = self._fakes
+        finders = StalledWorkFinders({GENERATE_REPLY: RepliesNeverGenerated(fakes.uow()),
+                                      SEND_MESSAGE: RepliesNeverSent(fakes.uow())})
+        return await RequeueStalledWork(finders, policy, fakes.queue, fakes.queue,
+                                        fakes.clock).execute()
+
+
+def sweep(fakes: Fakes) -> Sweep:
+    return Sweep(fakes)
 
 
 async def test_a_lost_reply_job_is_queued_again_once_past_the_threshold(fakes: Fakes) -> None:
@@ -67,3 +86,37 @@ async def test_a_stored_reply_whose_send_job_was_lost_is_sent_once(fakes: Fakes)
     fakes.clock.advance(timedelta(minutes=6))
     assert await sweep(fakes).execute(AFTER) == 0  # sent: no longer pending
     assert len(fakes.sender.sent) == 1
+
+
+class FixedFinder:
+    """Another module's finder: it reports the same lost work whatever the time."""
+
+    def __init__(self, *jobs: StalledJob) -> None:
+        self.jobs = jobs
+        self.asked: list[tuple[datetime, int]] = []
+
+    async def find(self, before: datetime, limit: int) -> list[StalledJob]:
+        self.asked.append((before, limit))
+        return list(self.jobs[:limit])
+
+
+async def test_any_tasks_finder_is_swept_and_dead_or_waiting_work_is_left_alone(
+    fakes: Fakes,
+) -> None:
+    finder = FixedFinder(StalledJob({"invoice_id": "i1"}, "pay:i1", "corr-1"),
+                         StalledJob({"invoice_id": "i2"}, "pay:i2"),
+                         StalledJob({"invoice_id": "i3"}, "pay:i3"))
+    await fakes.queue.enqueue("billing.pay", {"invoice_id": "i2"}, dedup_key="pay:i2")
+    [waiting] = await fakes.queue.receive(1, 0)
+    await fakes.queue.dead_letter(waiting, "gave up")  # i2 waits for an operator
+    await fakes.queue.enqueue("billing.pay", {"invoice_id": "i3"}, dedup_key="pay:i3")
+    sweep = RequeueStalledWork(StalledWorkFinders({"billing.pay": finder}),
+                               SweepPolicy(timedelta(minutes=5), limit=10),
+                               fakes.queue, fakes.queue, fakes.clock)
+    assert await sweep.execute() == 1  # i1 only: i2 is dead, i3 still waiting
+    assert finder.asked == [(fakes.clock.now() - timedelta(minutes=5), 10)]
+    jobs = await fakes.queue.receive(10, 0)
+    assert sorted(j.payload["invoice_id"] for j in jobs) == ["i1", "i3"]
+    [recovered] = [j for j in jobs if j.payload["invoice_id"] == "i1"]
+    assert (recovered.task, recovered.dedup_key) == ("billing.pay", "pay:i1")
+    assert recovered.headers["correlation_id"] == "corr-1"
