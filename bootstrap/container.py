@@ -24,11 +24,11 @@ from application.ports.id_generator import IdGenerator
 from application.ports.message_sender import MessageSender
 from application.ports.responder import Responder
 from bootstrap.module import Composition, Module, compose
-from bootstrap.modules import default_modules
+from bootstrap.modules import load_modules
 from bootstrap.persistence import bind_persistence
 from bootstrap.queues import bind_queue
 from bootstrap.resources import Resources
-from bootstrap.settings import Settings
+from bootstrap.settings import Settings, kernel_env_names, read_module_settings
 from bootstrap.telemetry import Telemetry, build_telemetry
 
 __all__ = ["Resources", "build_container"]
@@ -40,9 +40,21 @@ def build_container(
     modules: Sequence[Module] | None = None,
 ) -> Container:
     """``telemetry``: a caller's own providers (tests); the caller then shuts them down.
-    ``modules``: the modules to compose (default: the kernel's own, the WhatsApp flow)."""
+    ``modules``: the modules to compose (default: those ``APP_MODULES`` names).
+
+    Bad modules, module settings or an unknown module variable fail here, before anything
+    is built (``CompositionError``, ``SettingsError``)."""
     container = Container()
-    container[Composition] = compose(modules if modules is not None else default_modules())
+    composition = compose(
+        modules if modules is not None else load_modules(settings.app_modules),
+        kernel_env_names=kernel_env_names(),
+    )
+    # Each module's settings are read once, here, and bound by their model's type.
+    module_settings = {
+        module.name: read_module_settings(module.settings, settings.model_config.get("env_file"))
+        for module in composition.modules if module.settings is not None
+    }
+    container[Composition] = composition
     resources = Resources()
     container[Settings] = settings
     container[Resources] = resources
@@ -61,6 +73,12 @@ def build_container(
     bind_queue(container, settings, resources)
     _bind_sender(container, settings, resources)
     _bind_responder(container, settings, resources)
+    for module in composition.modules:
+        own = module_settings.get(module.name)
+        if own is not None:
+            container[type(own)] = own
+        if module.bind is not None:
+            module.bind(container, own)
     return container
 
 
