@@ -23,12 +23,12 @@ from application.ports.clock import Clock
 from application.ports.id_generator import IdGenerator
 from application.ports.message_sender import MessageSender
 from application.ports.responder import Responder
-from bootstrap.module import Composition, Module, compose
-from bootstrap.modules import load_modules
+from bootstrap.module import Composition, Module
+from bootstrap.modules import compose_for
 from bootstrap.persistence import bind_persistence
 from bootstrap.queues import bind_queue
 from bootstrap.resources import Resources
-from bootstrap.settings import Settings, kernel_env_names, read_module_settings
+from bootstrap.settings import Settings
 from bootstrap.telemetry import Telemetry, build_telemetry
 
 __all__ = ["Resources", "build_container"]
@@ -45,15 +45,8 @@ def build_container(
     Bad modules, module settings or an unknown module variable fail here, before anything
     is built (``CompositionError``, ``SettingsError``)."""
     container = Container()
-    composition = compose(
-        modules if modules is not None else load_modules(settings.app_modules),
-        kernel_env_names=kernel_env_names(),
-    )
-    # Each module's settings are read once, here, and bound by their model's type.
-    module_settings = {
-        module.name: read_module_settings(module.settings, settings.model_config.get("env_file"))
-        for module in composition.modules if module.settings is not None
-    }
+    composed = compose_for(settings, modules)
+    composition = composed.composition
     container[Composition] = composition
     resources = Resources()
     container[Settings] = settings
@@ -74,7 +67,8 @@ def build_container(
     _bind_sender(container, settings, resources)
     _bind_responder(container, settings, resources)
     for module in composition.modules:
-        own = module_settings.get(module.name)
+        # A module's settings are bound by their model's type (container[BillingSettings]).
+        own = composed.settings.get(module.name)
         if own is not None:
             container[type(own)] = own
         if module.bind is not None:

@@ -8,10 +8,39 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from bootstrap.module import Module
-from bootstrap.settings import SettingsError
+from pydantic_settings import BaseSettings
+
+from bootstrap.module import Composition, Module, compose
+from bootstrap.settings import (
+    ENV_FILE,
+    Settings,
+    SettingsError,
+    kernel_env_names,
+    read_module_settings,
+)
 from bootstrap.settings.modules import DEFAULT_MODULES
+
+
+@dataclass(frozen=True, slots=True)
+class Composed:
+    """The checked composition and each module's settings, by module name."""
+
+    composition: Composition
+    settings: dict[str, BaseSettings]
+
+
+def compose_for(settings: Settings, modules: Sequence[Module] | None = None) -> Composed:
+    """Load (``modules``, else ``APP_MODULES``), check and compose the modules, and read
+    each one's settings once. Fails with ``SettingsError`` or ``CompositionError``."""
+    composition = compose(
+        modules if modules is not None else load_modules(settings.app_modules),
+        kernel_env_names=kernel_env_names(),
+    )
+    own = {module.name: read_module_settings(module.settings, ENV_FILE)
+           for module in composition.modules if module.settings is not None}
+    return Composed(composition, own)
 
 
 def default_modules() -> list[Module]:

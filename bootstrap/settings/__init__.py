@@ -33,10 +33,21 @@ from bootstrap.settings.twilio import (
 from bootstrap.settings.worker import WorkerTuning
 
 __all__ = [
-    "DEFAULT_SECRET_KEY", "DEV_ACCOUNT_SID", "DEV_AUTH_TOKEN", "DEV_PHONE_NUMBER",
-    "MIN_SECRET_KEY_BYTES", "QUEUE_ALIASES", "Settings", "SettingsError", "kernel_env_names",
-    "load_settings", "read_module_settings",
+    "DEFAULT_SECRET_KEY",
+    "DEV_ACCOUNT_SID",
+    "DEV_AUTH_TOKEN",
+    "DEV_PHONE_NUMBER",
+    "ENV_FILE",
+    "MIN_SECRET_KEY_BYTES",
+    "QUEUE_ALIASES",
+    "Settings",
+    "SettingsError",
+    "kernel_env_names",
+    "load_settings",
+    "read_module_settings",
 ]
+
+ENV_FILE = ".env"
 
 # Unknown variables with these prefixes are typos of real settings, not someone else's.
 _OWN_PREFIXES = ("API_", "DATABASE_", "QUEUE_", "TWILIO_", "SUPABASE_", "LLM_", "CONVERSATION_",
@@ -48,7 +59,7 @@ class Settings(
     LlmSettings, ConversationSettings, ObservabilitySettings, ModuleSettings,
 ):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
 
     @model_validator(mode="after")
@@ -89,7 +100,7 @@ def _unknown_own_variables(names: Iterable[str]) -> list[str]:
     )
 
 
-def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
+def load_settings(env_file: str | Path | None = ENV_FILE, **overrides: Any) -> Settings:
     """Read settings from the environment (and ``.env``), failing with a readable message."""
     unknown = _unknown_own_variables(env_names(env_file))
     if unknown:
