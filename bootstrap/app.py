@@ -184,7 +184,7 @@ def _claim_paths(router: APIRouter, owner: str, taken: dict[tuple[str, str], str
     for route in router.routes:
         if not isinstance(route, APIRoute):
             continue
-        for method in route.methods:
+        for method in route.methods or ():
             key = (method, route.path)
             if key in taken:
                 raise CompositionError(

@@ -53,6 +53,6 @@ def read_module_settings(model: type[S], env_file: str | Path | None = ".env") -
         raise SettingsError("unknown setting(s): " + ", ".join(unknown)
                             + f" (the prefix {prefix} is {model.__name__}'s)")
     try:
-        return model(_env_file=env_file)  # type: ignore[call-arg]  # pydantic-settings' init kwarg
+        return model(_env_file=env_file)
     except ValidationError as exc:
         raise SettingsError(describe(exc, prefix)) from None
