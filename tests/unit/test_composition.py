@@ -250,3 +250,15 @@ def test_a_module_binding_sees_its_settings_and_the_kernels_ports(
                                                           bind=bind)])
     assert seen == [AuditSettings(keep_days=30), container[Composition]]
     assert container[AuditSettings].keep_days == 30
+
+
+def test_module_settings_come_from_dotenv_too_and_typos_there_are_refused(
+    make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("BILLING_CURRENCY=JPY\n")
+    assert compose_for(make_settings(), [BILLING]).settings["billing"] == BillingSettings(
+        currency="JPY")
+    (tmp_path / ".env").write_text("BILLING_CURRENCY=JPY\nBILLING_CURRENCYY=USD\n")
+    with pytest.raises(SettingsError, match="BILLING_CURRENCYY"):
+        compose_for(make_settings(), [BILLING])
