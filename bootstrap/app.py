@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
-from fastapi.routing import APIRoute
 from lagom import Container
+from starlette.routing import BaseRoute, Route
 
 from adapters.fastapi import health, webhooks
 from adapters.fastapi.after_response import AfterResponseGuard
@@ -171,18 +171,21 @@ def create_app(
 def include_module_routers(app: FastAPI, container: Container, kernel: APIRouter) -> None:
     """Every composed module's routers, refusing a method and path another route has."""
     taken: dict[tuple[str, str], str] = {}
-    _claim_paths(kernel, "the kernel", taken)
+    _claim_paths(app.router.routes, "the kernel", taken)  # /docs, /openapi.json
+    _claim_paths(kernel.routes, "the kernel", taken)
     for module in container[Composition].modules:
         if module.routers is None:
             continue
         for router in module.routers(container):
-            _claim_paths(router, f"module {module.name!r}", taken)
+            _claim_paths(router.routes, f"module {module.name!r}", taken)
             app.include_router(router)
 
 
-def _claim_paths(router: APIRouter, owner: str, taken: dict[tuple[str, str], str]) -> None:
-    for route in router.routes:
-        if not isinstance(route, APIRoute):
+def _claim_paths(
+    routes: Iterable[BaseRoute], owner: str, taken: dict[tuple[str, str], str]
+) -> None:
+    for route in routes:
+        if not isinstance(route, Route):  # mounts and included routers: their routes count
             continue
         for method in route.methods or ():
             key = (method, route.path)

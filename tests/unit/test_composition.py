@@ -32,6 +32,10 @@ class Noop:
         return None
 
 
+async def nothing() -> dict[str, str]:
+    return {}
+
+
 def task(name: str) -> TaskSpec[Any]:
     return TaskSpec(name, dict, Noop)
 
@@ -140,15 +144,31 @@ def test_two_modules_serving_one_route_fail_at_app_start(make_settings: MakeSett
                    modules=[WHATSAPP, Module("copycat", routers=clashing)])
 
 
-def test_a_module_route_on_a_kernel_path_is_refused(make_settings: MakeSettings) -> None:
-    def health(container: Container) -> Sequence[APIRouter]:
+@pytest.mark.parametrize("path", ["/health/live", "/openapi.json"])
+def test_a_module_route_on_a_kernel_path_is_refused(
+    path: str, make_settings: MakeSettings,
+) -> None:
+    def kernels(container: Container) -> Sequence[APIRouter]:
         router = APIRouter()
-        router.add_api_route("/health/live", Noop().execute, methods=["GET"])
+        router.add_api_route(path, nothing, methods=["GET"])
         return [router]
 
     settings = make_settings(database_backend="memory", queue_backend="memory")
-    with pytest.raises(CompositionError, match="served by the kernel"):
-        create_app(settings, embedded_worker=False, modules=[Module("x", routers=health)])
+    with pytest.raises(CompositionError, match=f"module 'x': route GET {path} is already "
+                                               "served by the kernel"):
+        create_app(settings, embedded_worker=False, modules=[Module("x", routers=kernels)])
+
+
+def test_a_route_on_another_method_of_a_taken_path_is_fine(make_settings: MakeSettings) -> None:
+    def deleting(container: Container) -> Sequence[APIRouter]:
+        router = APIRouter()
+        router.add_api_route("/api/v1/conversations", nothing, methods=["DELETE"])
+        return [router]
+
+    settings = make_settings(database_backend="memory", queue_backend="memory")
+    app = create_app(settings, embedded_worker=False,
+                     modules=[WHATSAPP, Module("x", routers=deleting)])
+    assert set(app.openapi()["paths"]["/api/v1/conversations"]) == {"get", "delete"}
 
 
 # --- APP_MODULES --------------------------------------------------------------------------
