@@ -5,31 +5,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from lagom import Container
+from starlette.routing import BaseRoute, Route
 
-from adapters.fastapi import health, internal_api, webhooks
+from adapters.fastapi import health, webhooks
 from adapters.fastapi.after_response import AfterResponseGuard
 from adapters.fastapi.errors import install_error_handlers
 from adapters.fastapi.limits import BodyLimitMiddleware
 from adapters.fastapi.request_id import RequestIdMiddleware
 from adapters.fastapi.security import TokenSettings, make_authenticator
-from adapters.fastapi.signature import OwnerLookup, TrustedProxies, TwilioOwner
 from adapters.fastapi.tracing import TracingMiddleware
 from adapters.observability.metrics import QueueGauges
 from adapters.observability.use_case import TracedUseCase
 from application.ports.operations import QueueStats
-from application.use_cases.queue_outbound import QueueOutboundMessage
-from application.use_cases.read_conversations import ListConversationMessages, ListConversations
-from application.use_cases.receive_inbound import ReceiveInboundMessage
-from application.use_cases.record_delivery_status import RecordDeliveryStatus
 from bootstrap.container import Resources, build_container
 from bootstrap.extras import check_extras
 from bootstrap.logging import configure_logging
+from bootstrap.module import Composition, CompositionError, Module, Routing
 from bootstrap.schema import (
     SchemaGuardedUseCase,
     SchemaStatus,
@@ -43,20 +40,6 @@ from bootstrap.worker import build_runner
 log = logging.getLogger(__name__)
 
 QUEUE_GAUGE_INTERVAL_SECONDS = 15.0
-
-
-def owner_lookup(settings: Settings) -> OwnerLookup:
-    """The default owner from settings. A webhook without AccountSid is taken as theirs."""
-    owner = TwilioOwner(
-        owner_id=settings.owner_account_sid,
-        account_sid=settings.owner_account_sid,
-        auth_token=settings.owner_auth_token,
-    )
-
-    def lookup(account_sid: str | None) -> TwilioOwner | None:
-        return owner if account_sid in (None, owner.account_sid) else None
-
-    return lookup
 
 
 def token_settings(settings: Settings) -> TokenSettings:
@@ -105,11 +88,16 @@ def create_app(
     container: Container | None = None,
     *,
     embedded_worker: bool | None = None,
+    modules: Sequence[Module] | None = None,
 ) -> FastAPI:
+    """``modules``: the modules to compose when no ``container`` is given (default: the
+    ``APP_MODULES`` setting); a given container's own composition is used as it is."""
+    if container is not None and modules is not None:
+        raise ValueError("pass modules to build_container when passing a container")
     settings = settings or load_settings()
     check_extras(settings)  # `uvicorn --factory` does not pass through the CLI's check
     configure_logging(settings)
-    container = container or build_container(settings)
+    container = container or build_container(settings, modules=modules)
     resources = container[Resources]
     telemetry = container[Telemetry]
     gauges = _queue_gauges(container, telemetry)
@@ -163,33 +151,43 @@ def create_app(
     )
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
-    traced = _traced(container, telemetry.tracer, schema)
-    app.include_router(health.make_router(resources.checks))
-    app.include_router(
-        webhooks.make_router(
-            receive_inbound=traced(ReceiveInboundMessage),
-            record_status=traced(RecordDeliveryStatus),
-            owners=owner_lookup(settings),
-            public_base_url=settings.api_public_base_url,
-            validate_signature=settings.twilio_validate_signature,
-            trusted_proxies=TrustedProxies(settings.api_trusted_proxies),
-            max_form_fields=settings.api_max_form_fields,
-        )
-    )
+    kernel_router = health.make_router(resources.checks)
+    app.include_router(kernel_router)
     internal_key = settings.twilio_internal_api_key
-    app.include_router(
-        internal_api.make_router(
-            authenticate=Depends(make_authenticator(
-                token_settings(settings),
-                api_key=internal_key.get_secret_value() if internal_key else None,
-                api_key_owner=settings.owner_account_sid,
-            )),
-            list_conversations=traced(ListConversations),
-            list_messages=traced(ListConversationMessages),
-            queue_outbound=traced(QueueOutboundMessage),
-            # One owner today: the default owner's number; another owner id has none.
-            channel_for=lambda owner: settings.owner_phone_number
-            if owner == settings.owner_account_sid else None,
-        )
+    container[Routing] = Routing(
+        use_case=_traced(container, telemetry.tracer, schema),
+        authenticate=Depends(make_authenticator(
+            token_settings(settings),
+            api_key=internal_key.get_secret_value() if internal_key else None,
+            api_key_owner=settings.owner_account_sid,
+        )),
     )
+    include_module_routers(app, container, kernel_router)
     return app
+
+
+def include_module_routers(app: FastAPI, container: Container, kernel: APIRouter) -> None:
+    """Every composed module's routers, refusing a method and path another route has."""
+    taken: dict[tuple[str, str], str] = {}
+    _claim_paths(app.router.routes, "the kernel", taken)  # /docs, /openapi.json
+    _claim_paths(kernel.routes, "the kernel", taken)
+    for module in container[Composition].modules:
+        if module.routers is None:
+            continue
+        for router in module.routers(container):
+            _claim_paths(router.routes, f"module {module.name!r}", taken)
+            app.include_router(router)
+
+
+def _claim_paths(
+    routes: Iterable[BaseRoute], owner: str, taken: dict[tuple[str, str], str]
+) -> None:
+    for route in routes:
+        if not isinstance(route, Route):  # mounts and included routers: their routes count
+            continue
+        for method in route.methods or ():
+            key = (method, route.path)
+            if key in taken:
+                raise CompositionError(
+                    f"{owner}: route {method} {route.path} is already served by {taken[key]}")
+            taken[key] = owner

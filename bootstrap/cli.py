@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from bootstrap.module import CompositionError
 from bootstrap.settings import Settings, SettingsError, load_settings
 
 DEFAULT_CONTACT = "whatsapp:+5511999990000"
@@ -159,7 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bootstrap.extras import check_extras
 
             check_extras(settings)
-    except SettingsError as exc:
+            from bootstrap.modules import compose_for
+
+            compose_for(settings)  # bad APP_MODULES or module settings: refused before work
+    except (SettingsError, CompositionError) as exc:
         print(f"wta: {exc}", file=sys.stderr)
         return 2
     return int(args.func(settings, args))

@@ -26,8 +26,8 @@ from application.ports.id_generator import IdGenerator
 from application.ports.media_fetcher import MediaFetcher
 from application.ports.message_sender import MessageSender
 from application.ports.responder import Responder
-from bootstrap.module import Composition, Module, compose
-from bootstrap.modules import default_modules
+from bootstrap.module import Composition, Module
+from bootstrap.modules import compose_for
 from bootstrap.persistence import bind_persistence
 from bootstrap.queues import bind_queue
 from bootstrap.resources import Resources
@@ -44,9 +44,14 @@ def build_container(
     modules: Sequence[Module] | None = None,
 ) -> Container:
     """``telemetry``: a caller's own providers (tests); the caller then shuts them down.
-    ``modules``: the modules to compose (default: the kernel's own, the WhatsApp flow)."""
+    ``modules``: the modules to compose (default: those ``APP_MODULES`` names).
+
+    Bad modules, module settings or an unknown module variable fail here, before anything
+    is built (``CompositionError``, ``SettingsError``)."""
     container = Container()
-    container[Composition] = compose(modules if modules is not None else default_modules())
+    composed = compose_for(settings, modules)
+    composition = composed.composition
+    container[Composition] = composition
     resources = Resources()
     container[Settings] = settings
     container[Resources] = resources
@@ -71,6 +76,13 @@ def build_container(
     _bind_sender(container, settings, resources)
     _bind_responder(container, settings, resources)
     _bind_media(container, settings, resources)
+    for module in composition.modules:
+        # A module's settings are bound by their model's type (container[BillingSettings]).
+        own = composed.settings.get(module.name)
+        if own is not None:
+            container[type(own)] = own
+        if module.bind is not None:
+            module.bind(container, own)
     return container
 
 

@@ -12,7 +12,7 @@ import time
 import uuid
 
 import httpx
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from adapters.fastapi.webhooks import PREFIX
 from application.ports.message_repository import MessageRepository

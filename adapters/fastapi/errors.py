@@ -56,7 +56,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
 }
 
 # Messages of these errors may describe infrastructure; callers get a fixed text.
-_OPAQUE = {
+_OPAQUE: dict[type[Exception], str] = {
     StorageUnavailable: "storage is unavailable, try again later",
     QueueUnavailable: "the job queue is unavailable, try again later",
     SchemaBehind: "the database schema is behind this version: run `wta migrate`",

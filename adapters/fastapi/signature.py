@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from twilio.request_validator import (
+from twilio.request_validator import (  # type: ignore[import-untyped]  # no stubs
     SIGNATURE_HEADER,
     SIGNATURE_SETTINGS_HEADER,
     RequestValidator,

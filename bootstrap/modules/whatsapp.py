@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from fastapi import APIRouter
+from lagom import Container
+
+from adapters.fastapi import internal_api, webhooks
+from adapters.fastapi.signature import OwnerLookup, TrustedProxies, TwilioOwner
 from application.conversation_entities import CONVERSATIONS, MESSAGES
 from application.tasks import (
     APPLY_STATUS,
@@ -16,11 +23,15 @@ from application.tasks import (
 )
 from application.use_cases.download_media import DownloadInboundMedia
 from application.use_cases.generate_reply import GenerateReply
-from application.use_cases.record_delivery_status import ApplyEarlyStatus
+from application.use_cases.queue_outbound import QueueOutboundMessage
+from application.use_cases.read_conversations import ListConversationMessages, ListConversations
+from application.use_cases.receive_inbound import ReceiveInboundMessage
+from application.use_cases.record_delivery_status import ApplyEarlyStatus, RecordDeliveryStatus
 from application.use_cases.send_outbound import SendOutboundMessage
 from application.use_cases.stalled_messages import RepliesNeverGenerated, RepliesNeverSent
-from bootstrap.module import Module
+from bootstrap.module import Module, Routing
 from bootstrap.persistence import with_repositories
+from bootstrap.settings import Settings
 
 
 def _extension(name: str) -> dict[str, str]:
@@ -31,6 +42,51 @@ def _extension(name: str) -> dict[str, str]:
         "postgres": f"adapters.psycopg.repositories:Psycopg{name}Repository",
         "supabase": f"adapters.supabase.repositories:Supabase{name}Repository",
     }
+
+
+
+def owner_lookup(settings: Settings) -> OwnerLookup:
+    """The default owner from settings. A webhook without AccountSid is taken as theirs."""
+    owner = TwilioOwner(
+        owner_id=settings.owner_account_sid,
+        account_sid=settings.owner_account_sid,
+        auth_token=settings.owner_auth_token,
+    )
+
+    def lookup(account_sid: str | None) -> TwilioOwner | None:
+        return owner if account_sid in (None, owner.account_sid) else None
+
+    return lookup
+
+
+def routers(container: Container) -> Sequence[APIRouter]:
+    """Twilio's webhooks and the internal API."""
+    settings = container[Settings]
+    routing = container[Routing]
+    use_case = routing.use_case
+
+    def channel_for(owner: str) -> str | None:
+        # One owner today: the default owner's number; another owner id has none.
+        return settings.owner_phone_number if owner == settings.owner_account_sid else None
+
+    return [
+        webhooks.make_router(
+            receive_inbound=use_case(ReceiveInboundMessage),
+            record_status=use_case(RecordDeliveryStatus),
+            owners=owner_lookup(settings),
+            public_base_url=settings.api_public_base_url,
+            validate_signature=settings.twilio_validate_signature,
+            trusted_proxies=TrustedProxies(settings.api_trusted_proxies),
+            max_form_fields=settings.api_max_form_fields,
+        ),
+        internal_api.make_router(
+            authenticate=routing.authenticate,
+            list_conversations=use_case(ListConversations),
+            list_messages=use_case(ListConversationMessages),
+            queue_outbound=use_case(QueueOutboundMessage),
+            channel_for=channel_for,
+        ),
+    ]
 
 
 MODULE = Module(
@@ -50,4 +106,5 @@ MODULE = Module(
         # A status callback that beat its send's MessageSid into the database.
         TaskSpec(APPLY_STATUS, ApplyStatusPayload, ApplyEarlyStatus),
     ),
+    routers=routers,
 )

@@ -74,3 +74,12 @@ def test_a_string_without_length_and_a_column_that_is_no_field_are_refused() -> 
     stray = replace(spec, columns=(*spec.columns, Column("title", ColumnType.TEXT)))
     with pytest.raises(InvalidEntityDeclaration, match="\\['title'\\] are not fields"):
         check_entities([("notes", stray)])
+
+
+def test_compose_refuses_an_entity_without_version_naming_module_and_entity() -> None:
+    from bootstrap.module import CompositionError, Module, compose
+
+    spec = note_spec()
+    spec = replace(spec, columns=tuple(c for c in spec.columns if c.name != "version"))
+    with pytest.raises(CompositionError, match=r"'notes'.*Note.*no 'version'"):
+        compose([Module(name="notes", entities=(spec,))])

@@ -1,0 +1,32 @@
+"""The responder: echo, or an OpenAI-compatible model."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from bootstrap.settings._common import ConcernSettings, http_url
+
+
+class LlmSettings(ConcernSettings):
+    llm_provider: Literal["echo", "openai"] = "echo"
+    llm_model_name: str | None = None
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_seconds: float = Field(30.0, gt=0)
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _llm_url(cls, value: str | None) -> str | None:
+        return http_url(value)
+
+    @model_validator(mode="after")
+    def _llm_is_configured(self) -> Self:
+        if self.llm_provider == "openai" and not self.llm_model_name:
+            raise ValueError("LLM_PROVIDER=openai needs LLM_MODEL_NAME")
+        return self
+
+    @property
+    def effective_llm_base_url(self) -> str:
+        return self.llm_base_url or "https://api.openai.com/v1"
