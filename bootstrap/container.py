@@ -18,7 +18,7 @@ from adapters.observability.httpx_transport import TracingTransport
 from adapters.observability.sender import ObservedMessageSender
 from adapters.system.clock import SystemClock
 from adapters.system.ids import UlidGenerator
-from application.policy import ConversationPolicy
+from application.policy import AssistantPolicy, ConversationPolicy
 from application.ports.clock import Clock
 from application.ports.id_generator import IdGenerator
 from application.ports.message_sender import MessageSender
@@ -56,6 +56,10 @@ def build_container(
         idle_timeout=timedelta(minutes=settings.conversation_idle_timeout_minutes),
         expiration=timedelta(minutes=settings.conversation_expiration_minutes),
         closure_keywords=frozenset(k.casefold() for k in settings.conversation_closure_keywords),
+    )
+    container[AssistantPolicy] = AssistantPolicy(
+        fallback_message=settings.assistant_fallback_message,
+        history_budget_chars=settings.llm_history_budget_chars,
     )
     bind_persistence(container, settings, resources)
     bind_queue(container, settings, resources)
@@ -95,7 +99,7 @@ def _bind_responder(container: Container, settings: Settings, resources: Resourc
     if settings.llm_provider == "echo":
         container[Responder] = EchoResponder()
         return
-    from adapters.openai import OpenAICompatibleResponder
+    from adapters.openai.responder import DEFAULT_SYSTEM_PROMPT, OpenAICompatibleResponder
 
     client = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.llm_timeout_seconds, connect=5.0),
@@ -109,4 +113,5 @@ def _bind_responder(container: Container, settings: Settings, resources: Resourc
         base_url=settings.effective_llm_base_url,
         model=settings.llm_model_name or "",
         api_key=key.get_secret_value() if key else None,
+        system_prompt=settings.llm_system_prompt or DEFAULT_SYSTEM_PROMPT,
     )

@@ -24,6 +24,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from application.policy import DEFAULT_FALLBACK_MESSAGE
+
 DEFAULT_SECRET_KEY = "change-me-in-production"  # noqa: S105 - refused in production
 # HS256 wants a key at least as long as its hash (RFC 7518 3.2).
 MIN_SECRET_KEY_BYTES = 32
@@ -33,7 +35,7 @@ DEV_PHONE_NUMBER = "whatsapp:+14155238886"
 
 # Unknown variables with these prefixes are typos of real settings, not someone else's.
 _OWN_PREFIXES = ("API_", "DATABASE_", "QUEUE_", "TWILIO_", "SUPABASE_", "LLM_", "CONVERSATION_",
-                 "LOG_", "WORKER_")
+                 "LOG_", "WORKER_", "ASSISTANT_")
 
 QUEUE_ALIASES = {"bullmq": "arq", "redis": "arq"}
 
@@ -128,6 +130,10 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_api_key: SecretStr | None = None
     llm_timeout_seconds: float = Field(30.0, gt=0)
+    # The assistant's replies (issue 12): prompt, history budget, what a failure sends.
+    llm_system_prompt: str | None = None
+    llm_history_budget_chars: int = Field(6000, ge=1)
+    assistant_fallback_message: str = Field(DEFAULT_FALLBACK_MESSAGE, pattern=r"\S")
 
     conversation_idle_timeout_minutes: int = Field(15, ge=1)
     conversation_expiration_minutes: int = Field(1440, ge=1)

@@ -30,6 +30,7 @@ from arq.cron import CronJob, cron
 from arq.worker import Function, Retry, Worker, func
 
 from adapters.arq_queue.job_queue import ArqJobQueue
+from application.attempt import retry_after_hint
 from application.errors import PermanentJobError
 from application.ports.job_queue import Job
 
@@ -92,7 +93,7 @@ class ArqTaskRuntime:
                 log.error("job %s (%s) failed on its last attempt %d: %s", job.id, task,
                           job.attempt, error)
                 await self._dead(job, error)
-            delay = self.backoff(job.attempt)
+            delay = max(self.backoff(job.attempt), retry_after_hint(exc))
             log.warning("job %s (%s) attempt %d failed, retrying in %.1fs: %s", job.id, task,
                         job.attempt, delay, error)
             raise Retry(defer=delay) from exc

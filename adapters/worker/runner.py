@@ -16,6 +16,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from application.attempt import retry_after_hint
 from application.errors import PermanentJobError
 from application.ports.job_queue import Job, JobConsumer
 
@@ -191,7 +192,8 @@ class WorkerRunner:
                       job.attempt, error)
             await self._consumer.dead_letter(job, error)
             return
-        delay = backoff_delay(job.attempt, self._config.backoff_base, self._config.backoff_max)
+        delay = max(backoff_delay(job.attempt, self._config.backoff_base,
+                                  self._config.backoff_max), retry_after_hint(exc))
         log.warning("job %s (%s) attempt %d failed, retrying in %.1fs: %s", job.id, job.task,
                     job.attempt, delay, error)
         await self._consumer.retry(job, error, delay)

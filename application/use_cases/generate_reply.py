@@ -9,18 +9,25 @@ send at least once: if the process dies before the send, the job is delivered ag
 finds the reply still pending and sends it; once claimed, nothing sends it twice. If the
 send fails, the reply is handed to a ``send_message`` job, which retries and dead-letters
 as before.
+
+When the responder fails retryably, the job fails and is retried with backoff. When it
+fails for good, or on the job's last attempt, the contact gets the fallback message
+instead, stored as THE reply (so once, however often the job runs) and marked
+``needs_person`` in its metadata so the read API shows the conversation needs a person.
 """
 
 from __future__ import annotations
 
 import logging
 
+from application.attempt import current_attempt, is_last_attempt
 from application.errors import DeliveryFailed, PermanentJobError
-from application.policy import ConversationPolicy
+from application.history import within_budget
+from application.policy import AssistantPolicy
 from application.ports.clock import Clock
 from application.ports.id_generator import IdGenerator
 from application.ports.job_queue import JobQueue
-from application.ports.responder import Responder
+from application.ports.responder import Responder, ResponderFailed
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SEND_MESSAGE, GenerateReplyPayload, SendMessagePayload
 from application.use_cases.send_outbound import SendOutboundMessage
@@ -38,7 +45,7 @@ class GenerateReply:
         queue: JobQueue,
         clock: Clock,
         ids: IdGenerator,
-        policy: ConversationPolicy,
+        policy: AssistantPolicy,
         send_now: SendOutboundMessage | None = None,
     ) -> None:
         self._uow = uow
@@ -61,8 +68,12 @@ class GenerateReply:
                 conversation, history = await self._context(uow, inbound)
         if reply is None:
             # The responder may be slow (an LLM): no transaction is held while it runs.
-            text = await self._responder.reply(conversation, inbound, history)
-            reply = await self._store_reply(inbound, text)
+            try:
+                text = await self._responder.reply(conversation, inbound, history)
+            except ResponderFailed as failure:
+                reply = await self._fallback(inbound, failure)
+            else:
+                reply = await self._store_reply(inbound, text)
         if reply.status is DeliveryStatus.PENDING and not await self._sent_now(reply):
             payload = SendMessagePayload(reply.id)
             await self._queue.enqueue(
@@ -85,6 +96,19 @@ class GenerateReply:
             return False
         return True
 
+    async def _fallback(self, inbound: Message, failure: ResponderFailed) -> Message:
+        """Re-raise while a retry may still succeed; otherwise store the fallback reply."""
+        if failure.retryable and not is_last_attempt():
+            attempt = current_attempt()
+            log.warning("no reply to %s yet (attempt %s), will retry: %s", inbound.id,
+                        attempt.number if attempt else "?", failure)
+            raise failure
+        log.error("no reply to %s (%s): sending the fallback message", inbound.id,
+                  "retries exhausted" if failure.retryable else "permanent failure",
+                  extra={"error_code": failure.error_code})
+        metadata = {"needs_person": True, "fallback_reason": failure.error_code or failure.code}
+        return await self._store_reply(inbound, self._policy.fallback_message, metadata)
+
     async def _context(
         self, uow: UnitOfWork, inbound: Message
     ) -> tuple[Conversation, list[Message]]:
@@ -92,11 +116,13 @@ class GenerateReply:
         if conversation is None:
             raise PermanentJobError(f"no conversation {inbound.conversation_id}")
         history = await uow.messages.latest_for_conversation(
-            conversation.id, self._policy.history_limit
+            conversation.id, self._policy.history_fetch_limit
         )
-        return conversation, list(history)
+        return conversation, within_budget(history, inbound, self._policy.history_budget_chars)
 
-    async def _store_reply(self, inbound: Message, text: str) -> Message:
+    async def _store_reply(
+        self, inbound: Message, text: str, metadata: dict[str, object] | None = None
+    ) -> Message:
         now = self._clock.now()
         candidate = Message(
             id=self._ids.new_id(),
@@ -111,6 +137,7 @@ class GenerateReply:
             created_at=now,
             updated_at=now,
             reply_to_id=inbound.id,
+            metadata=dict(metadata or {}),
         )
         async with self._uow as uow:
             if await uow.messages.add_if_new(candidate):

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from adapters.openai import OpenAICompatibleResponder
-from application.errors import DeliveryFailed
 from application.ports.job_queue import JobConsumer
+from application.ports.responder import ResponderFailed
 from application.tasks import GenerateReplyPayload
 from application.use_cases.generate_reply import GenerateReply
 from application.use_cases.receive_inbound import InboundMessage, ReceiveInboundMessage
@@ -80,7 +80,7 @@ async def test_failures_are_classified_for_the_retry_policy(
     retryable: bool,
 ) -> None:
     llm.fail_next(status=status, code=code)
-    with pytest.raises(DeliveryFailed) as info:
+    with pytest.raises(ResponderFailed) as info:
         await responder(client, llm.base_url).reply(CONVERSATION, turn("1", Direction.INBOUND,
                                                                         "hi"), [])
     assert info.value.retryable is retryable
@@ -90,7 +90,7 @@ async def test_failures_are_classified_for_the_retry_policy(
 async def test_a_wrong_key_is_permanent_and_never_echoed(
     llm: FakeLLMServer, client: httpx.AsyncClient
 ) -> None:
-    with pytest.raises(DeliveryFailed) as info:
+    with pytest.raises(ResponderFailed) as info:
         await responder(client, llm.base_url, key="sk-wrong-secret").reply(
             CONVERSATION, turn("1", Direction.INBOUND, "hi"), [])
     assert not info.value.retryable and info.value.error_code == "invalid_api_key"
@@ -102,11 +102,11 @@ async def test_unreachable_slow_or_empty_answers_are_retryable(
     llm: FakeLLMServer, client: httpx.AsyncClient
 ) -> None:
     closed = f"http://127.0.0.1:{free_port()}/v1"
-    with pytest.raises(DeliveryFailed) as unreachable:
+    with pytest.raises(ResponderFailed) as unreachable:
         await responder(client, closed).reply(CONVERSATION, turn("1", Direction.INBOUND, "x"), [])
     assert unreachable.value.retryable
     llm.replies.append("   ")
-    with pytest.raises(DeliveryFailed) as empty:
+    with pytest.raises(ResponderFailed) as empty:
         await responder(client, llm.base_url).reply(CONVERSATION,
                                                     turn("1", Direction.INBOUND, "x"), [])
     assert empty.value.retryable
