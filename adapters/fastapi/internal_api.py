@@ -82,6 +82,8 @@ class MessageOut(BaseModel):
     provider_sid: str | None
     reply_to_id: str | None
     error_code: str | None
+    # A fallback reply: the assistant could not answer and a person should.
+    needs_person: bool = False
 
     @classmethod
     def of(cls, m: Message) -> MessageOut:
@@ -89,7 +91,8 @@ class MessageOut(BaseModel):
                    type=str(m.type), body=m.body, from_address=m.from_address,
                    to_address=m.to_address, status=str(m.status), created_at=m.created_at,
                    updated_at=m.updated_at, provider_sid=m.provider_sid,
-                   reply_to_id=m.reply_to_id, error_code=m.error_code)
+                   reply_to_id=m.reply_to_id, error_code=m.error_code,
+                   needs_person=m.metadata.get("needs_person") is True)
 
 
 class ConversationPage(BaseModel):

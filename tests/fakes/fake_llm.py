@@ -51,6 +51,7 @@ class FakeLLMServer:
         self.replies: deque[str] = deque()
         self._failures: deque[_Failure] = deque()
         self.attempts = 0
+        self.attempt_times: list[float] = []  # time.monotonic() of each, for spacing checks
         self._lock = threading.Lock()
         self.delay_seconds = 0.0
         self._stopping = threading.Event()
@@ -84,6 +85,7 @@ class FakeLLMServer:
                           "invalid_api_key")
         with self._lock:
             self.attempts += 1
+            self.attempt_times.append(time.monotonic())
             failure = self._failures.popleft() if self._failures else None
         if failure is not None and failure.status != 200:
             headers = {"Retry-After": failure.retry_after} if failure.retry_after else None
