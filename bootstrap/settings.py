@@ -216,6 +216,12 @@ class Settings(BaseSettings):
     def _llm_is_configured(self) -> Settings:
         if self.llm_provider == "openai" and not self.llm_model_name:
             raise ValueError("LLM_PROVIDER=openai needs LLM_MODEL_NAME")
+        if self.llm_provider == "openai" and (
+            self.llm_timeout_seconds >= self.worker_job_timeout_seconds
+        ):
+            # A model call cut off by the job's timeout would leave the last attempt no time
+            # to send the fallback message.
+            raise ValueError("LLM_TIMEOUT_SECONDS must be below WORKER_JOB_TIMEOUT_SECONDS")
         return self
 
     @property

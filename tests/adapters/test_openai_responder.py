@@ -139,3 +139,15 @@ def test_openai_without_a_model_is_refused_naming_the_setting(
     monkeypatch.setenv("LLM_PROVIDER", "openai")
     with pytest.raises(SettingsError, match="LLM_MODEL_NAME"):
         load_settings(env_file=None)
+
+
+def test_a_model_timeout_not_below_the_job_timeout_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {"LLM_PROVIDER": "openai", "LLM_MODEL_NAME": "m",
+                        "LLM_TIMEOUT_SECONDS": "60", "WORKER_JOB_TIMEOUT_SECONDS": "60"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match="LLM_TIMEOUT_SECONDS must be below"):
+        load_settings(env_file=None)
+    monkeypatch.setenv("WORKER_JOB_TIMEOUT_SECONDS", "61")
+    assert load_settings(env_file=None).llm_timeout_seconds == 60
