@@ -15,4 +15,27 @@ class ConversationPolicy:
     idle_timeout: timedelta = timedelta(minutes=15)
     expiration: timedelta = timedelta(minutes=1440)
     closure_keywords: frozenset[str] = field(default=DEFAULT_CLOSURE_KEYWORDS)
-    history_limit: int = 20
+
+
+DEFAULT_FALLBACK_MESSAGE = (
+    "Sorry, I can't answer right now. A person from our team will get back to you."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantPolicy:
+    """How replies are produced: what the model sees, what the contact gets when it fails.
+
+    ``history_budget_chars`` bounds the text of the turns sent (the system prompt aside);
+    ``history_fetch_limit`` only bounds what is read from storage to fill that budget.
+    """
+
+    fallback_message: str = DEFAULT_FALLBACK_MESSAGE
+    history_budget_chars: int = 6000
+    history_fetch_limit: int = 200
+
+    def __post_init__(self) -> None:
+        if not self.fallback_message.strip():
+            raise ValueError("the fallback message must not be empty")
+        if self.history_budget_chars < 1 or self.history_fetch_limit < 1:
+            raise ValueError("the history budget and fetch limit must be positive")

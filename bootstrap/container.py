@@ -19,7 +19,7 @@ from adapters.observability.sender import ObservedMessageSender
 from adapters.system.clock import SystemClock
 from adapters.system.ids import UlidGenerator
 from application.channel_policy import ChannelPolicy
-from application.policy import ConversationPolicy
+from application.policy import AssistantPolicy, ConversationPolicy
 from application.ports.blob_store import BlobStore
 from application.ports.clock import Clock
 from application.ports.id_generator import IdGenerator
@@ -69,6 +69,10 @@ def build_container(
     container[ChannelPolicy] = ChannelPolicy(
         window=timedelta(hours=settings.twilio_window_hours),
         fallback_content_sid=settings.twilio_fallback_content_sid,
+    )
+    container[AssistantPolicy] = AssistantPolicy(
+        fallback_message=settings.assistant_fallback_message,
+        history_budget_chars=settings.llm_history_budget_chars,
     )
     bind_persistence(container, settings, resources)
     bind_queue(container, settings, resources)
@@ -152,7 +156,7 @@ def _bind_responder(container: Container, settings: Settings, resources: Resourc
     if settings.llm_provider == "echo":
         container[Responder] = EchoResponder()
         return
-    from adapters.openai import OpenAICompatibleResponder
+    from adapters.openai.responder import DEFAULT_SYSTEM_PROMPT, OpenAICompatibleResponder
 
     client = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.llm_timeout_seconds, connect=5.0),
@@ -166,4 +170,5 @@ def _bind_responder(container: Container, settings: Settings, resources: Resourc
         base_url=settings.effective_llm_base_url,
         model=settings.llm_model_name or "",
         api_key=key.get_secret_value() if key else None,
+        system_prompt=settings.llm_system_prompt or DEFAULT_SYSTEM_PROMPT,
     )

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
 from opentelemetry import trace
 
-from bootstrap.redaction import Redactor, secret_values
+from bootstrap.redaction import Redactor, masks_contacts, secret_values
 from bootstrap.settings import Settings
 
 # uvicorn installs its own handlers (with propagate off) when it configures logging.
@@ -25,7 +26,9 @@ UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 _NOISE = ("color_message", "message", "asctime")
 
 
-def add_trace_context(logger: object, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def add_trace_context(
+    logger: object, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """trace_id/span_id of the current span, so a log line leads to its trace."""
     context = trace.get_current_span().get_span_context()
     if context.is_valid:
@@ -34,7 +37,9 @@ def add_trace_context(logger: object, method: str, event_dict: dict[str, Any]) -
     return event_dict
 
 
-def _drop_noise(logger: object, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _drop_noise(
+    logger: object, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     for key in _NOISE:
         event_dict.pop(key, None)
     return event_dict
@@ -84,7 +89,7 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> No
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.StackInfoRenderer(),
                 structlog.processors.format_exc_info,
-                Redactor(secret_values(settings)),
+                Redactor(secret_values(settings), mask_contacts=masks_contacts(settings)),
                 _renderer(settings.effective_log_format, handler.stream),
             ],
         )

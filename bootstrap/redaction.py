@@ -4,15 +4,19 @@ Runs as the last structlog processor before rendering, after tracebacks were tur
 text, so a secret inside an exception message or a formatted stack is scrubbed too.
 Bare 32-hex strings (the shape of a Twilio auth token) are not scrubbed by pattern: request
 ids and MessageSids look the same. The configured tokens are scrubbed as known values.
+
+Outside development, contacts' phone numbers and e-mail addresses are masked too
+(``bootstrap.contacts``): in the message, in every field and in exception text.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from bootstrap.contacts import CONTACT_KEYS, mask_contact_value, mask_contacts
 from bootstrap.settings import Settings
 
 MASK = "[REDACTED]"
@@ -70,13 +74,23 @@ def _url_password(url: str | None) -> str | None:
         return None
 
 
+def _is_contact_key(key: object) -> bool:
+    return isinstance(key, str) and key.lower().replace("-", "_") in CONTACT_KEYS
+
+
+def masks_contacts(settings: Settings) -> bool:
+    """Developers see their own test numbers; every other environment holds customers'."""
+    return settings.api_environment != "development"
+
+
 class Redactor:
     """A structlog processor; also usable on plain text with ``scrub``."""
 
-    def __init__(self, known: Iterable[str] = ()) -> None:
+    def __init__(self, known: Iterable[str] = (), *, mask_contacts: bool = False) -> None:
         # Longest first, so a secret containing another is replaced whole.
         self._known = sorted({k for k in known if len(k) >= _MIN_KNOWN_LENGTH},
                              key=len, reverse=True)
+        self._mask_contacts = mask_contacts
 
     def scrub(self, text: str) -> str:
         for value in self._known:
@@ -84,12 +98,14 @@ class Redactor:
                 text = text.replace(value, MASK)
         for pattern, replacement in _PATTERNS:
             text = pattern.sub(replacement, text)
-        return text
+        return mask_contacts(text) if self._mask_contacts else text
 
     def _value(self, key: object, value: Any) -> Any:
         if isinstance(key, str) and key.lower().replace("-", "_") in SECRET_KEYS and value:
             return MASK
         if isinstance(value, str):
+            if self._mask_contacts and _is_contact_key(key):
+                return mask_contact_value(self.scrub(value))
             return self.scrub(value)
         if isinstance(value, bytes):
             return self.scrub(value.decode("utf-8", "replace"))
@@ -102,5 +118,7 @@ class Redactor:
         # Anything else would be rendered with repr(): scrub that text.
         return self.scrub(repr(value))
 
-    def __call__(self, logger: object, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    def __call__(
+        self, logger: object, method: str, event_dict: MutableMapping[str, Any]
+    ) -> dict[str, Any]:
         return {key: self._value(key, value) for key, value in event_dict.items()}

@@ -21,6 +21,7 @@ from lagom import Container
 from adapters.observability.jobs import observe_job
 from adapters.observability.use_case import TracedUseCase
 from adapters.worker.runner import Handler, PeriodicTask, RunnerConfig, WorkerRunner
+from application.attempt import running_attempt
 from application.ports.job_queue import Job, JobConsumer
 from application.tasks import PeriodicSpec, TaskSpec
 from bootstrap.container import Resources, build_container
@@ -54,7 +55,8 @@ def _handler(container: Container, spec: TaskSpec[Any]) -> Handler:
     async def handle(job: Job) -> object:
         # A fresh use case (and unit of work) per job; jobs never share state.
         use_case = TracedUseCase(container[spec.use_case], telemetry.tracer)
-        return await use_case.execute(spec.payload_type.from_payload(job.payload))
+        with running_attempt(job.attempt, job.max_attempts):  # what the use case may ask
+            return await use_case.execute(spec.payload_type.from_payload(job.payload))
 
     # Log context, a span under the enqueuer's trace, and job metrics, for every worker.
     return observe_job(handle, telemetry.tracer, telemetry.instruments)

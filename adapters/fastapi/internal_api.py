@@ -138,6 +138,8 @@ class MessageOut(BaseModel):
     error: ErrorOut | None = Field(None, description="what error_code means, when known")
     content: ContentOut
     parts: int | None = Field(None, description="Twilio messages an outbound body went out as")
+    # A fallback reply: the assistant could not answer and a person should.
+    needs_person: bool = False
 
     @classmethod
     def of(cls, m: Message) -> MessageOut:
@@ -150,7 +152,8 @@ class MessageOut(BaseModel):
                    reply_to_id=m.reply_to_id, error_code=m.error_code,
                    error=ErrorOut.model_validate(error) if isinstance(error, dict) else None,
                    content=ContentOut.of(m.metadata),
-                   parts=progress.total if progress else None)
+                   parts=progress.total if progress else None,
+                   needs_person=m.metadata.get("needs_person") is True)
 
 
 class ConversationPage(BaseModel):

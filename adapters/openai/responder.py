@@ -2,7 +2,9 @@
 
 Plain HTTP through an injected ``httpx.AsyncClient``: any server speaking the protocol works
 (OpenAI, a gateway, a local model server). Asking for a reply has no side effect, so every
-transport failure and every 429/5xx is retryable; other 4xx answers are not.
+transport failure and every 408/409/429/5xx is retryable (with the server's Retry-After);
+400/401/403/404/422 are not. ``{profile_name}`` in the system prompt is the contact's
+WhatsApp profile name.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from typing import Any
 
 import httpx
 
-from application.errors import DeliveryFailed
+from adapters.openai.errors import is_retryable, retry_after_seconds
+from adapters.openai.prompt import profile_name, render_system_prompt
+from application.ports.responder import ResponderFailed
 from domain.conversation import Conversation
 from domain.message import Direction, Message
 
@@ -56,15 +60,18 @@ class OpenAICompatibleResponder:
         try:
             response = await self._client.post(self._url, json=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise DeliveryFailed(self._redact(f"LLM unreachable: {type(exc).__name__}: {exc}"),
-                                 retryable=True) from exc
+            raise ResponderFailed(
+                self._redact(f"LLM unreachable: {type(exc).__name__}: {exc}"),
+                retryable=True, error_code=type(exc).__name__,
+            ) from exc
         return self._content(response)
 
     def _messages(self, message: Message, history: Sequence[Message]) -> list[dict[str, str]]:
         turns = list(history)
         if not turns or turns[-1].id != message.id:
             turns.append(message)  # the port promises history ends with it; do not rely on it
-        chat = [{"role": "system", "content": self._system_prompt}]
+        system = render_system_prompt(self._system_prompt, profile_name(message, turns))
+        chat = [{"role": "system", "content": system}]
         for turn in turns:
             if turn.body.strip():
                 role = "user" if turn.direction is Direction.INBOUND else "assistant"
@@ -77,12 +84,13 @@ class OpenAICompatibleResponder:
             error = payload.get("error")
             detail = error.get("message") if isinstance(error, dict) else None
             code = (error.get("code") or error.get("type")) if isinstance(error, dict) else None
-            retryable = response.status_code in (408, 409, 429) or response.status_code >= 500
+            retryable = is_retryable(response.status_code)
             log.warning("llm request failed", extra={"status_code": response.status_code})
-            raise DeliveryFailed(
+            raise ResponderFailed(
                 self._redact(f"LLM answered {response.status_code}"
                              + (f": {detail}" if detail else "")),
                 retryable=retryable,
+                retry_after=retry_after_seconds(response) if retryable else None,
                 error_code=str(code) if code else str(response.status_code),
             )
         try:
@@ -91,7 +99,8 @@ class OpenAICompatibleResponder:
             content = None
         if not isinstance(content, str) or not content.strip():
             # A malformed or empty answer may be a transient glitch of the server.
-            raise DeliveryFailed("LLM answered without any message content", retryable=True)
+            raise ResponderFailed("LLM answered without any message content", retryable=True,
+                                  error_code="empty_reply")
         return content.strip()
 
     def _redact(self, text: str) -> str:

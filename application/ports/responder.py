@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from application.errors import ApplicationError
 from domain.conversation import Conversation
 from domain.message import Message
 
@@ -17,12 +18,31 @@ class Reply:
     media_urls: tuple[str, ...] = ()
 
 
+class ResponderFailed(ApplicationError):
+    """The model service gave no reply.
+
+    ``retryable`` says whether asking again may succeed (a timeout, a refused connection,
+    408/409/429/5xx) or never will (400/401/403/404/422: a bad request, key or model).
+    ``retry_after`` is the service's own hint, in seconds, when it gave one; the job is not
+    retried sooner.
+    """
+
+    code = "RESPONDER_FAILED"
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None,
+                 error_code: str | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.error_code = error_code
+
+
 class Responder(Protocol):
     """Produces the reply text for an inbound message, given the conversation so far.
 
-    ``history`` is oldest first and ends with ``message``. Answers the text, or a ``Reply``
-    to attach media. Raises ``DeliveryFailed`` (retryable or not) when the model service
-    fails.
+    ``history`` is oldest first and ends with ``message``; the caller has already cut it to
+    its budget. Answers the text, or a ``Reply`` to attach media. Raises ``ResponderFailed``
+    when the model service fails.
     """
 
     async def reply(

@@ -9,6 +9,11 @@ send at least once: if the process dies before the send, the job is delivered ag
 finds the reply still pending and sends it; once claimed, nothing sends it twice. If the
 send fails, the reply is handed to a ``send_message`` job, which retries and dead-letters
 as before.
+
+When the responder fails retryably, the job fails and is retried with backoff. When it
+fails for good, or on the job's last attempt, the contact gets the fallback message
+instead, stored as THE reply (so once, however often the job runs) and marked
+``needs_person`` in its metadata so the read API shows the conversation needs a person.
 """
 
 from __future__ import annotations
@@ -16,14 +21,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from application.attempt import current_attempt, is_last_attempt
 from application.errors import DeliveryFailed, PermanentJobError
-from application.policy import ConversationPolicy
+from application.history import within_budget
+from application.policy import AssistantPolicy
 from application.ports.clock import Clock
 from application.ports.conversation_repository import ConversationRepository
 from application.ports.id_generator import IdGenerator
 from application.ports.job_queue import JobQueue
 from application.ports.message_repository import MessageRepository
-from application.ports.responder import Reply, Responder
+from application.ports.responder import Reply, Responder, ResponderFailed
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SEND_MESSAGE, GenerateReplyPayload, SendMessagePayload
 from application.use_cases.send_outbound import SendOutboundMessage
@@ -43,7 +50,7 @@ class GenerateReply:
         queue: JobQueue,
         clock: Clock,
         ids: IdGenerator,
-        policy: ConversationPolicy,
+        policy: AssistantPolicy,
         send_now: SendOutboundMessage | None = None,
     ) -> None:
         self._uow = uow
@@ -67,8 +74,12 @@ class GenerateReply:
                 conversation, history = await self._context(uow, inbound)
         if reply is None:
             # The responder may be slow (an LLM): no transaction is held while it runs.
-            text = await self._responder.reply(conversation, inbound, history)
-            reply = await self._store_reply(inbound, text)
+            try:
+                text = await self._responder.reply(conversation, inbound, history)
+            except ResponderFailed as failure:
+                reply = await self._fallback(inbound, failure)
+            else:
+                reply = await self._store_reply(inbound, text)
         # ``sending``: a multi-part send cut off between parts resumes (the send use case
         # decides whether a part is still in flight and then sends nothing).
         if reply.status in _UNSENT and (delay := await self._send_or_delay(reply)) is not None:
@@ -96,6 +107,19 @@ class GenerateReply:
             return failure.retry_after or 0.0
         return None
 
+    async def _fallback(self, inbound: Message, failure: ResponderFailed) -> Message:
+        """Re-raise while a retry may still succeed; otherwise store the fallback reply."""
+        if failure.retryable and not is_last_attempt():
+            attempt = current_attempt()
+            log.warning("no reply to %s yet (attempt %s), will retry: %s", inbound.id,
+                        attempt.number if attempt else "?", failure)
+            raise failure
+        log.error("no reply to %s (%s): sending the fallback message", inbound.id,
+                  "retries exhausted" if failure.retryable else "permanent failure",
+                  extra={"error_code": failure.error_code})
+        metadata = {"needs_person": True, "fallback_reason": failure.error_code or failure.code}
+        return await self._store_reply(inbound, self._policy.fallback_message, metadata)
+
     async def _context(
         self, uow: UnitOfWork, inbound: Message
     ) -> tuple[Conversation, list[Message]]:
@@ -105,16 +129,18 @@ class GenerateReply:
         if conversation is None:
             raise PermanentJobError(f"no conversation {inbound.conversation_id}")
         history = await uow.repository(MessageRepository).latest_for_conversation(
-            conversation.id, self._policy.history_limit
+            conversation.id, self._policy.history_fetch_limit
         )
-        return conversation, list(history)
+        return conversation, within_budget(history, inbound, self._policy.history_budget_chars)
 
-    async def _store_reply(self, inbound: Message, answer: str | Reply) -> Message:
+    async def _store_reply(
+        self, inbound: Message, answer: str | Reply, metadata: dict[str, object] | None = None
+    ) -> Message:
         now = self._clock.now()
         reply = answer if isinstance(answer, Reply) else Reply(answer)
-        metadata: dict[str, Any] = {}
+        extra: dict[str, Any] = dict(metadata or {})
         if reply.media_urls:
-            metadata["media"] = [{"url": url, "content_type": ""} for url in reply.media_urls]
+            extra["media"] = [{"url": url, "content_type": ""} for url in reply.media_urls]
         candidate = Message(
             id=self._ids.new_id(),
             conversation_id=inbound.conversation_id,
@@ -128,7 +154,7 @@ class GenerateReply:
             created_at=now,
             updated_at=now,
             reply_to_id=inbound.id,
-            metadata=metadata,
+            metadata=extra,
         )
         async with self._uow as uow:
             messages = uow.repository(MessageRepository)

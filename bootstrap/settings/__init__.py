@@ -53,7 +53,7 @@ ENV_FILE = ".env"
 
 # Unknown variables with these prefixes are typos of real settings, not someone else's.
 _OWN_PREFIXES = ("API_", "DATABASE_", "QUEUE_", "TWILIO_", "SUPABASE_", "LLM_", "CONVERSATION_",
-                 "LOG_", "WORKER_")
+                 "ASSISTANT_", "LOG_", "WORKER_")
 
 
 class Settings(
@@ -64,6 +64,16 @@ class Settings(
     model_config = SettingsConfigDict(
         env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
+
+    @model_validator(mode="after")
+    def _model_call_fits_the_job(self) -> Self:
+        if self.llm_provider == "openai" and (
+            self.llm_timeout_seconds >= self.worker_job_timeout_seconds
+        ):
+            # A model call cut off by the job's timeout would leave the last attempt no time
+            # to send the fallback message.
+            raise ValueError("LLM_TIMEOUT_SECONDS must be below WORKER_JOB_TIMEOUT_SECONDS")
+        return self
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> Self:

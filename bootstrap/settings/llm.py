@@ -6,6 +6,7 @@ from typing import Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from application.policy import DEFAULT_FALLBACK_MESSAGE
 from bootstrap.settings._common import ConcernSettings, http_url
 
 
@@ -15,6 +16,10 @@ class LlmSettings(ConcernSettings):
     llm_base_url: str | None = None
     llm_api_key: SecretStr | None = None
     llm_timeout_seconds: float = Field(30.0, gt=0)
+    # The assistant's replies: prompt, history budget, what a failure sends.
+    llm_system_prompt: str | None = None
+    llm_history_budget_chars: int = Field(6000, ge=1)
+    assistant_fallback_message: str = Field(DEFAULT_FALLBACK_MESSAGE, pattern=r"\S")
 
     @field_validator("llm_base_url")
     @classmethod

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from adapters.openai import OpenAICompatibleResponder
-from application.errors import DeliveryFailed
 from application.ports.job_queue import JobConsumer
+from application.ports.responder import ResponderFailed
 from application.tasks import GenerateReplyPayload
 from application.use_cases.generate_reply import GenerateReply
 from application.use_cases.receive_inbound import InboundMessage, ReceiveInboundMessage
@@ -80,7 +80,7 @@ async def test_failures_are_classified_for_the_retry_policy(
     retryable: bool,
 ) -> None:
     llm.fail_next(status=status, code=code)
-    with pytest.raises(DeliveryFailed) as info:
+    with pytest.raises(ResponderFailed) as info:
         await responder(client, llm.base_url).reply(CONVERSATION, turn("1", Direction.INBOUND,
                                                                         "hi"), [])
     assert info.value.retryable is retryable
@@ -90,7 +90,7 @@ async def test_failures_are_classified_for_the_retry_policy(
 async def test_a_wrong_key_is_permanent_and_never_echoed(
     llm: FakeLLMServer, client: httpx.AsyncClient
 ) -> None:
-    with pytest.raises(DeliveryFailed) as info:
+    with pytest.raises(ResponderFailed) as info:
         await responder(client, llm.base_url, key="sk-wrong-secret").reply(
             CONVERSATION, turn("1", Direction.INBOUND, "hi"), [])
     assert not info.value.retryable and info.value.error_code == "invalid_api_key"
@@ -102,11 +102,11 @@ async def test_unreachable_slow_or_empty_answers_are_retryable(
     llm: FakeLLMServer, client: httpx.AsyncClient
 ) -> None:
     closed = f"http://127.0.0.1:{free_port()}/v1"
-    with pytest.raises(DeliveryFailed) as unreachable:
+    with pytest.raises(ResponderFailed) as unreachable:
         await responder(client, closed).reply(CONVERSATION, turn("1", Direction.INBOUND, "x"), [])
     assert unreachable.value.retryable
     llm.replies.append("   ")
-    with pytest.raises(DeliveryFailed) as empty:
+    with pytest.raises(ResponderFailed) as empty:
         await responder(client, llm.base_url).reply(CONVERSATION,
                                                     turn("1", Direction.INBOUND, "x"), [])
     assert empty.value.retryable
@@ -139,3 +139,15 @@ def test_openai_without_a_model_is_refused_naming_the_setting(
     monkeypatch.setenv("LLM_PROVIDER", "openai")
     with pytest.raises(SettingsError, match="LLM_MODEL_NAME"):
         load_settings(env_file=None)
+
+
+def test_a_model_timeout_not_below_the_job_timeout_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {"LLM_PROVIDER": "openai", "LLM_MODEL_NAME": "m",
+                        "LLM_TIMEOUT_SECONDS": "60", "WORKER_JOB_TIMEOUT_SECONDS": "60"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match="LLM_TIMEOUT_SECONDS must be below"):
+        load_settings(env_file=None)
+    monkeypatch.setenv("WORKER_JOB_TIMEOUT_SECONDS", "61")
+    assert load_settings(env_file=None).llm_timeout_seconds == 60

@@ -7,7 +7,9 @@ and ``Authorization: Bearer <key>``. Answers like the API: 200 with
 as ``{"error": {"message", "type", "code"}}`` (401 for a wrong key, 400 for a bad body).
 By default the reply is ``"LLM: <last user message>"``; tests can script replies and
 failures, and slow answers (``delay_seconds``, read when a request arrives). Requests are
-recorded on arrival, before any delay.
+recorded on arrival, before any delay. Scripted failures (``fail_next``, ``script``) are
+answered in order, each with an optional ``Retry-After``; ``attempts`` counts every
+authenticated request, failed ones included.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ DEFAULT_API_KEY = "sk-fake-llm-key-0123456789"  # test-only value
 class _Failure:
     status: int
     code: str | None
+    retry_after: str | None = None
 
 
 def _error(status: int, message: str, kind: str, code: str | None) -> JSONResponse:
@@ -47,6 +50,8 @@ class FakeLLMServer:
         self.requests: list[dict[str, Any]] = []
         self.replies: deque[str] = deque()
         self._failures: deque[_Failure] = deque()
+        self.attempts = 0
+        self.attempt_times: list[float] = []  # time.monotonic() of each, for spacing checks
         self._lock = threading.Lock()
         self.delay_seconds = 0.0
         self._stopping = threading.Event()
@@ -58,21 +63,38 @@ class FakeLLMServer:
         """What LLM_BASE_URL should be: the API root, ``/v1`` included."""
         return f"{self._http.base_url}/v1"
 
-    def fail_next(self, *, status: int, code: str | None = None, times: int = 1) -> None:
-        """With ``code=None`` the body is plain text, as from a proxy in front of the API."""
+    def fail_next(self, *, status: int, code: str | None = None, times: int = 1,
+                  retry_after: str | None = None) -> None:
+        """With ``code=None`` the body is plain text, as from a proxy in front of the API.
+        ``retry_after`` is sent verbatim as the ``Retry-After`` header."""
         with self._lock:
-            self._failures.extend([_Failure(status, code)] * times)
+            self._failures.extend([_Failure(status, code, retry_after)] * times)
+
+    def script(self, *statuses: int) -> None:
+        """Answer the next requests with these statuses in order (200 lets one through)."""
+        with self._lock:
+            for status in statuses:
+                if status == 200:
+                    self._failures.append(_Failure(200, None))
+                else:
+                    self._failures.append(_Failure(status, f"scripted_{status}"))
 
     async def _complete(self, request: Request) -> Response:
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return _error(401, "Incorrect API key provided.", "invalid_request_error",
                           "invalid_api_key")
         with self._lock:
+            self.attempts += 1
+            self.attempt_times.append(time.monotonic())
             failure = self._failures.popleft() if self._failures else None
-        if failure is not None:
+        if failure is not None and failure.status != 200:
+            headers = {"Retry-After": failure.retry_after} if failure.retry_after else None
             if failure.code is None:
-                return PlainTextResponse("upstream error", status_code=failure.status)
-            return _error(failure.status, "scripted failure", "server_error", failure.code)
+                return PlainTextResponse("upstream error", status_code=failure.status,
+                                         headers=headers)
+            response = _error(failure.status, "scripted failure", "server_error", failure.code)
+            response.headers.update(headers or {})
+            return response
         try:
             body = await request.json()
             messages = body["messages"]

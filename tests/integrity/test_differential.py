@@ -23,7 +23,7 @@ from adapters.in_memory.job_queue import InMemoryJobQueue
 from adapters.in_memory.repositories import InMemoryStore
 from adapters.in_memory.unit_of_work import InMemoryUnitOfWork
 from adapters.system.ids import UlidGenerator
-from application.policy import ConversationPolicy
+from application.policy import AssistantPolicy, ConversationPolicy
 from application.ports.conversation_repository import ConversationRepository
 from application.ports.message_repository import MessageRepository
 from application.ports.message_sender import OutboundEnvelope, SendReceipt
@@ -91,7 +91,7 @@ async def play(uow: Any, story: list[tuple[Any, ...]]) -> dict[str, Any]:
     clock, ids, policy = FrozenClock(), UlidGenerator(), ConversationPolicy()
     queue, sender = InMemoryJobQueue(), RecordingSender()
     receive = ReceiveInboundMessage(uow(), queue, clock, ids, policy)
-    generate = GenerateReply(uow(), EchoResponder(), queue, clock, ids, policy)
+    generate = GenerateReply(uow(), EchoResponder(), queue, clock, ids, AssistantPolicy())
     send = SendOutboundMessage(uow(), sender, clock)
     record = RecordDeliveryStatus(uow(), clock)
     outcomes: list[object] = []

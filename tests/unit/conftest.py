@@ -11,7 +11,7 @@ from adapters.in_memory.job_queue import InMemoryJobQueue
 from adapters.in_memory.repositories import InMemoryStore
 from adapters.in_memory.unit_of_work import InMemoryUnitOfWork
 from adapters.system.ids import UlidGenerator
-from application.policy import ConversationPolicy
+from application.policy import AssistantPolicy, ConversationPolicy
 from application.use_cases.generate_reply import GenerateReply
 from application.use_cases.receive_inbound import ReceiveInboundMessage
 from application.use_cases.record_delivery_status import RecordDeliveryStatus
@@ -29,6 +29,7 @@ class Fakes:
     sender: ConsoleMessageSender = field(default_factory=ConsoleMessageSender)
     responder: EchoResponder = field(default_factory=EchoResponder)
     policy: ConversationPolicy = field(default_factory=ConversationPolicy)
+    assistant: AssistantPolicy = field(default_factory=AssistantPolicy)
 
     def uow(self) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self.store)
@@ -38,7 +39,7 @@ class Fakes:
 
     def generate(self) -> GenerateReply:
         return GenerateReply(self.uow(), self.responder, self.queue, self.clock, self.ids,
-                             self.policy)
+                             self.assistant)
 
     def send(self) -> SendOutboundMessage:
         return SendOutboundMessage(self.uow(), self.sender, self.clock)

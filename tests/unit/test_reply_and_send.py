@@ -31,7 +31,7 @@ class FlakySender:
 def replying(fakes: Fakes, sender: object | None = None) -> GenerateReply:
     send = SendOutboundMessage(fakes.uow(), sender or fakes.sender, fakes.clock)  # type: ignore[arg-type]
     return GenerateReply(fakes.uow(), fakes.responder, fakes.queue, fakes.clock, fakes.ids,
-                         fakes.policy, send_now=send)
+                         fakes.assistant, send_now=send)
 
 
 async def _jobs(fakes: Fakes) -> list[str]:
