@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import redis
 
+from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from tests.e2e.test_worker_process import World
 from tests.fakes.fake_llm import DEFAULT_API_KEY, FakeLLMServer
@@ -69,8 +70,8 @@ def world(request: pytest.FixtureRequest, tmp_path: Path, llm: FakeLLMServer,
 def reply_of(w: World, sid: str) -> Any:
     async def go(container: Any) -> Any:
         async with container[UnitOfWork] as uow:
-            inbound = await uow.messages.get_by_provider_sid(sid)
-            return await uow.messages.get_reply_to(inbound.id)
+            inbound = await uow.repository(MessageRepository).get_by_provider_sid(sid)
+            return await uow.repository(MessageRepository).get_reply_to(inbound.id)
 
     return w.run(go)
 

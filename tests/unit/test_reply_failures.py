@@ -10,6 +10,7 @@ import pytest
 from adapters.system.ids import UlidGenerator
 from application.attempt import running_attempt
 from application.policy import AssistantPolicy
+from application.ports.message_repository import MessageRepository
 from application.ports.responder import ResponderFailed
 from application.tasks import GenerateReplyPayload
 from application.use_cases.generate_reply import GenerateReply
@@ -87,7 +88,7 @@ async def test_a_transient_failure_before_the_last_attempt_is_raised_for_a_retry
     with running_attempt(2, 3), pytest.raises(ResponderFailed):
         await use_case.execute(GenerateReplyPayload(message_id))
     async with fakes.uow() as uow:
-        assert await uow.messages.get_reply_to(message_id) is None
+        assert await uow.repository(MessageRepository).get_reply_to(message_id) is None
     assert fakes.sender.sent == []
 
 
