@@ -114,7 +114,7 @@ def parse_form(body: bytes, max_fields: int) -> FormData:
         seen.add(name)
         if "\x00" in value:
             raise FormRefused(400, "INVALID_TEXT", f"{name} contains NUL")
-    return FormData(pairs)
+    return FormData(dict(pairs))  # names are unique here: repeats were refused above
 
 
 def format_errors(form: FormData, required: tuple[str, ...]) -> list[dict[str, Any]]:

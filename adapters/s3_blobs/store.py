@@ -10,9 +10,9 @@ import asyncio
 from contextlib import AsyncExitStack
 from typing import Any
 
-from aiobotocore.session import get_session  # type: ignore[import-untyped]
-from botocore.config import Config  # type: ignore[import-untyped]
-from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+from aiobotocore.session import get_session
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from application.ports.blob_store import Blob, BlobStoreUnavailable, check_key
 
