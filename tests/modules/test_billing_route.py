@@ -12,13 +12,15 @@ import pytest
 from lagom import Container
 
 from adapters.fastapi.security import TokenSettings, create_access_token
+from application.ports.unit_of_work import UnitOfWork
 from bootstrap.app import create_app
 from bootstrap.cli import migrate
+from bootstrap.migrator import alembic_url
 from bootstrap.modules.whatsapp import MODULE as WHATSAPP
 from bootstrap.settings import DEV_ACCOUNT_SID
 from tests.conftest import MakeSettings
+from tests.contracts.entities import create_module_tables
 from tests.modules.billing.domain import Invoice, InvoiceStatus
-from tests.modules.billing.memory import InMemoryInvoices
 from tests.modules.billing.module import MODULE as BILLING
 from tests.modules.billing.settings import BillingSettings
 
@@ -50,12 +52,17 @@ async def billing(
                              twilio_internal_api_key=KEY, secret_key=SECRET)
     if request.param == "sqlalchemy":
         migrate(settings)  # SQLite
+        url = alembic_url(settings)
+        assert url is not None
+        create_module_tables(url)  # the module's own table: no kernel migration has it
     app = create_app(settings, embedded_worker=False, modules=[WHATSAPP, BILLING])
     container: Container = app.state.container
-    container[InMemoryInvoices].add(Invoice(
-        id=INVOICE_ID, owner_id=DEV_ACCOUNT_SID, number="2026-0001", amount_cents=12_345,
-        status=InvoiceStatus.OPEN, created_at=CREATED))
     async with app.router.lifespan_context(app):
+        async with container[UnitOfWork] as uow:  # stored where the route will read it
+            await uow.repository_for(Invoice).create(Invoice(
+                id=INVOICE_ID, owner_id=DEV_ACCOUNT_SID, number="2026-0001",
+                amount_cents=12_345, status=InvoiceStatus.OPEN, created_at=CREATED))
+            await uow.commit()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
             yield Billing(client, container)

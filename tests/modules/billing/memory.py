@@ -36,14 +36,3 @@ class RecordedCounts:
     async def record(self, open_invoices: int) -> None:
         self.counts.append(open_invoices)
         self.changed.set()
-
-
-class InMemoryInvoices:
-    def __init__(self) -> None:
-        self._rows: dict[str, Invoice] = {}
-
-    def add(self, invoice: Invoice) -> None:
-        self._rows[invoice.id] = invoice
-
-    async def get(self, invoice_id: str) -> Invoice | None:
-        return self._rows.get(invoice_id)
