@@ -124,6 +124,9 @@ def test_a_model_failing_every_attempt_gets_one_fallback_after_the_last(
     [sent] = twilio.sent
     assert sent.body == FALLBACK
     assert llm.attempts == MAX_ATTEMPTS, world.output()
-    assert reply_of(world, sid).metadata == {"needs_person": True, "fallback_reason": "503"}
+    metadata = reply_of(world, sid).metadata
+    # The send records its parts beside the flag (one part here).
+    assert (metadata["needs_person"], metadata["fallback_reason"]) == (True, "503")
+    assert metadata["parts"]["total"] == 1
     assert world.depth() == 0
 
