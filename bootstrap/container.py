@@ -18,6 +18,7 @@ from adapters.observability.httpx_transport import TracingTransport
 from adapters.observability.sender import ObservedMessageSender
 from adapters.system.clock import SystemClock
 from adapters.system.ids import UlidGenerator
+from adapters.twilio.long_text import GraphemeTextSplitter
 from application.channel_policy import ChannelPolicy
 from application.policy import AssistantPolicy, ConversationPolicy
 from application.ports.blob_store import BlobStore
@@ -26,6 +27,7 @@ from application.ports.id_generator import IdGenerator
 from application.ports.media_fetcher import MediaFetcher
 from application.ports.message_sender import MessageSender
 from application.ports.responder import Responder
+from application.ports.text_splitter import TextSplitter
 from bootstrap.module import Composition, Module
 from bootstrap.modules import compose_for
 from bootstrap.persistence import bind_persistence
@@ -70,6 +72,7 @@ def build_container(
         window=timedelta(hours=settings.twilio_window_hours),
         fallback_content_sid=settings.twilio_fallback_content_sid,
     )
+    container[TextSplitter] = GraphemeTextSplitter()
     container[AssistantPolicy] = AssistantPolicy(
         fallback_message=settings.assistant_fallback_message,
         history_budget_chars=settings.llm_history_budget_chars,

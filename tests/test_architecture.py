@@ -53,14 +53,8 @@ def test_the_kernel_never_imports_the_tests_or_a_module_by_name() -> None:
     assert offenders == []
 
 
-# Pure computation with no I/O, allowed in the core by name: grapheme segmentation for
-# splitting long text (the standard library has none).
-PURE_LIBRARIES = {"regex"}
-
-
 def test_domain_and_application_import_only_the_standard_library() -> None:
-    allowed = (set(sys.stdlib_module_names) | {"__future__", "domain", "application"}
-               | PURE_LIBRARIES)
+    allowed = set(sys.stdlib_module_names) | {"__future__", "domain", "application"}
     offenders = []
     for layer in ("domain", "application"):
         for path in (ROOT / layer).rglob("*.py"):

@@ -19,12 +19,12 @@ from application.ports.conversation_repository import ConversationRepository
 from application.ports.id_generator import IdGenerator
 from application.ports.job_queue import JobQueue
 from application.ports.message_repository import MessageRepository
+from application.ports.text_splitter import TextSplitter
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SEND_MESSAGE, SendMessagePayload
 from application.use_cases.conversations import open_conversation, retry_on_conflict
 from application.use_cases.window import contact_block, window_is_open
 from domain.conversation import Conversation
-from domain.long_text import split_text
 from domain.message import DeliveryStatus, Direction, Message, MessageType
 from domain.templates import Template
 from domain.text import MAX_OUTBOUND_BODY_CHARS, check_text
@@ -64,6 +64,7 @@ class QueueOutboundMessage:
         clock: Clock,
         ids: IdGenerator,
         policy: ConversationPolicy,
+        splitter: TextSplitter,
         channel_policy: ChannelPolicy | None = None,
     ) -> None:
         self._uow = uow
@@ -71,6 +72,7 @@ class QueueOutboundMessage:
         self._clock = clock
         self._ids = ids
         self._policy = policy
+        self._splitter = splitter
         self._channel = channel_policy or ChannelPolicy()
 
     async def execute(self, request: OutboundRequest) -> OutboundQueued:
@@ -96,7 +98,8 @@ class QueueOutboundMessage:
             )
         if duplicate:
             log.info("outbound message %s already queued for this key", message.id)
-        parts = 1 if Template.from_metadata(message.metadata) else len(split_text(message.body))
+        templated = Template.from_metadata(message.metadata)
+        parts = 1 if templated else len(self._splitter.split(message.body))
         return OutboundQueued(message.id, message.conversation_id, message.status, duplicate,
                               parts)
 

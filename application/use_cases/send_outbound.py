@@ -1,6 +1,6 @@
 """Hand a stored outbound message to the provider: each part at most once, in order.
 
-A body over Twilio's 1,600 characters goes out as several messages (``split_text``).
+A body over Twilio's 1,600 characters goes out as several messages (``TextSplitter``).
 Before each part is sent it is claimed in one versioned write (the message moves
 ``pending`` -> ``sending`` on the first; ``metadata["parts"]`` records which part is in
 flight), and its sid is recorded after, so:
@@ -32,12 +32,12 @@ from application.errors import (
 from application.ports.clock import Clock
 from application.ports.message_repository import MessageRepository
 from application.ports.message_sender import MessageSender, OutboundEnvelope
+from application.ports.text_splitter import TextSplitter
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SendMessagePayload
 from application.use_cases.conversations import retry_on_conflict
 from application.use_cases.window import contact_block, window_is_open
 from domain.delivery_errors import Outcome
-from domain.long_text import split_text
 from domain.message import DeliveryStatus, Direction, Message
 from domain.outbound_parts import KEY as PARTS
 from domain.outbound_parts import PartProgress
@@ -65,11 +65,13 @@ class SendOutboundMessage:
         uow: UnitOfWork,
         sender: MessageSender,
         clock: Clock,
+        splitter: TextSplitter,
         channel: ChannelPolicy | None = None,
     ) -> None:
         self._uow = uow
         self._sender = sender
         self._clock = clock
+        self._splitter = splitter
         self._channel = channel or ChannelPolicy()
 
     async def execute(self, request: SendMessagePayload) -> DeliveryStatus:
@@ -168,7 +170,7 @@ class SendOutboundMessage:
     def _parts(self, message: Message) -> list[str]:
         if Template.from_metadata(message.metadata) is not None:
             return [""]  # a template is one request, whatever the body says
-        return split_text(message.body)
+        return self._splitter.split(message.body)
 
     def _envelope(self, message: Message, index: int) -> OutboundEnvelope:
         template = Template.from_metadata(message.metadata)

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import redis
 
+from adapters.twilio.long_text import split_text
 from application.ports.blob_store import BlobStore
 from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from application.use_cases.receive_inbound import InboundMessage, ReceiveInboundMessage
-from domain.long_text import split_text
 from domain.message import Message
 from tests.adapters.test_blob_stores import new_bucket
 from tests.e2e.test_worker_process import CONTACT, OUR_NUMBER, World

@@ -34,6 +34,7 @@ from application.use_cases.record_delivery_status import RecordDeliveryStatus, S
 from application.use_cases.send_outbound import SendOutboundMessage
 from domain.message import DeliveryStatus, Direction
 from tests.integrity.conftest import Backend
+from tests.unit.splitting import SPLITTER
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +93,7 @@ async def play(uow: Any, story: list[tuple[Any, ...]]) -> dict[str, Any]:
     queue, sender = InMemoryJobQueue(), RecordingSender()
     receive = ReceiveInboundMessage(uow(), queue, clock, ids, policy)
     generate = GenerateReply(uow(), EchoResponder(), queue, clock, ids, AssistantPolicy())
-    send = SendOutboundMessage(uow(), sender, clock)
+    send = SendOutboundMessage(uow(), sender, clock, SPLITTER)
     record = RecordDeliveryStatus(uow(), clock)
     outcomes: list[object] = []
 

@@ -16,6 +16,7 @@ from application.use_cases.generate_reply import GenerateReply
 from application.use_cases.receive_inbound import ReceiveInboundMessage
 from application.use_cases.record_delivery_status import RecordDeliveryStatus
 from application.use_cases.send_outbound import SendOutboundMessage
+from tests.unit.splitting import SPLITTER
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Fakes:
                              self.assistant)
 
     def send(self) -> SendOutboundMessage:
-        return SendOutboundMessage(self.uow(), self.sender, self.clock)
+        return SendOutboundMessage(self.uow(), self.sender, self.clock, SPLITTER)
 
     def record_status(self) -> RecordDeliveryStatus:
         return RecordDeliveryStatus(self.uow(), self.clock)

@@ -14,6 +14,7 @@ from application.use_cases.send_outbound import SendOutboundMessage
 from domain.delivery_errors import Outcome
 from domain.message import DeliveryStatus
 from tests.unit.conftest import Fakes
+from tests.unit.splitting import SPLITTER
 from tests.unit.test_use_cases import CHANNEL, CONTACT, OWNER, inbound
 
 
@@ -34,11 +35,12 @@ class _Twilio:
 async def test_queued_messages_to_an_opted_out_contact_fail_without_a_call(fakes: Fakes) -> None:
     first = await fakes.receive().execute(inbound())
     reply = await fakes.generate().execute(GenerateReplyPayload(first.message_id))
-    queued = await QueueOutboundMessage(fakes.uow(), fakes.queue, fakes.clock, fakes.ids,
-                                        fakes.policy).execute(OutboundRequest(
+    queue_outbound = QueueOutboundMessage(fakes.uow(), fakes.queue, fakes.clock, fakes.ids,
+                                          fakes.policy, SPLITTER)
+    queued = await queue_outbound.execute(OutboundRequest(
         owner_id=OWNER, channel=CHANNEL, to=CONTACT, body="queued before the opt-out"))
     twilio = _Twilio(refuse_first=True)
-    send = SendOutboundMessage(fakes.uow(), twilio, fakes.clock)
+    send = SendOutboundMessage(fakes.uow(), twilio, fakes.clock, SPLITTER)
     fakes.clock.advance(timedelta(seconds=1))
     assert await send.execute(SendMessagePayload(reply.id)) is DeliveryStatus.FAILED
     fakes.clock.advance(timedelta(seconds=1))

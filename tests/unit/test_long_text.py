@@ -6,7 +6,7 @@ import regex
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from domain.long_text import TWILIO_MAX_PART_CHARS, split_text, utf16_length
+from adapters.twilio.long_text import TWILIO_MAX_PART_CHARS, split_text, utf16_length
 
 _GRAPHEME = regex.compile(r"\X")
 

@@ -10,6 +10,7 @@ from typing import Self
 import pytest
 
 from adapters.in_memory.unit_of_work import InMemoryUnitOfWork
+from adapters.twilio.long_text import split_text
 from application.channel_policy import ChannelPolicy
 from application.errors import DeliveryFailed, StorageUnavailable
 from application.ports.message_repository import MessageRepository
@@ -17,10 +18,10 @@ from application.ports.message_sender import OutboundEnvelope, SendReceipt
 from application.tasks import GenerateReplyPayload, SendMessagePayload
 from application.use_cases.send_outbound import SendOutboundMessage
 from domain.delivery_errors import Outcome
-from domain.long_text import split_text
 from domain.message import DeliveryStatus, Message
 from domain.outbound_parts import PartProgress
 from tests.unit.conftest import Fakes
+from tests.unit.splitting import SPLITTER
 from tests.unit.test_use_cases import inbound
 
 LONG = " ".join(f"Sentence number {n} says something." for n in range(110))  # ~3,900 chars
@@ -77,7 +78,7 @@ async def _stored(fakes: Fakes, message_id: str) -> Message:
 async def test_a_long_reply_goes_out_in_order_in_parts_twilio_accepts(fakes: Fakes) -> None:
     reply = await _long_reply(fakes)
     twilio = _Twilio()
-    status = await SendOutboundMessage(fakes.uow(), twilio, fakes.clock).execute(
+    status = await SendOutboundMessage(fakes.uow(), twilio, fakes.clock, SPLITTER).execute(
         SendMessagePayload(reply.id))
     assert status is DeliveryStatus.SENT
     bodies = [e.body for e in twilio.taken]
@@ -103,7 +104,7 @@ async def test_three_redeliveries_mid_way_still_send_each_part_once_in_order(
     _FlakyUnits.entered = 0
     # Units per part: claim, record. Run 1 enters 1 (claim) 2 (record) 3 (claim: fails).
     units = _FlakyUnits(fakes, fail_at={3, 8})
-    send = SendOutboundMessage(units, twilio, fakes.clock)
+    send = SendOutboundMessage(units, twilio, fakes.clock, SPLITTER)
     runs = 0
     while True:
         runs += 1
@@ -117,7 +118,7 @@ async def test_three_redeliveries_mid_way_still_send_each_part_once_in_order(
     assert [e.body for e in twilio.taken] == parts
     # Runs after the last one find the reply sent and send nothing.
     await fakes.send().execute(SendMessagePayload(reply.id))
-    await SendOutboundMessage(fakes.uow(), twilio, fakes.clock).execute(
+    await SendOutboundMessage(fakes.uow(), twilio, fakes.clock, SPLITTER).execute(
         SendMessagePayload(reply.id))
     assert len(twilio.taken) == 3 and fakes.sender.sent == []
 
@@ -130,11 +131,11 @@ async def test_a_concurrent_run_sends_nothing_while_a_part_is_in_flight(fakes: F
     class _Racing:
         async def send(self, envelope: OutboundEnvelope) -> SendReceipt:
             if not seen:  # a redelivered job runs while the first part is on the wire
-                seen.append(await SendOutboundMessage(fakes.uow(), twilio, fakes.clock).execute(
-                    SendMessagePayload(reply.id)))
+                again = SendOutboundMessage(fakes.uow(), twilio, fakes.clock, SPLITTER)
+                seen.append(await again.execute(SendMessagePayload(reply.id)))
             return await twilio.send(envelope)
 
-    await SendOutboundMessage(fakes.uow(), _Racing(), fakes.clock).execute(
+    await SendOutboundMessage(fakes.uow(), _Racing(), fakes.clock, SPLITTER).execute(
         SendMessagePayload(reply.id))
     assert seen == [DeliveryStatus.SENDING]
     assert [e.body for e in twilio.taken] == split_text(reply.body)
@@ -144,10 +145,10 @@ async def test_a_part_cut_off_during_its_call_holds_the_rest(fakes: Fakes) -> No
     reply = await _long_reply(fakes)
     twilio = _Twilio({1: RuntimeError("the process died during the call")})
     with pytest.raises(RuntimeError):
-        await SendOutboundMessage(fakes.uow(), twilio, fakes.clock).execute(
+        await SendOutboundMessage(fakes.uow(), twilio, fakes.clock, SPLITTER).execute(
             SendMessagePayload(reply.id))
     # Twilio may have taken part 2: sending it again could duplicate it.
-    status = await SendOutboundMessage(fakes.uow(), twilio, fakes.clock).execute(
+    status = await SendOutboundMessage(fakes.uow(), twilio, fakes.clock, SPLITTER).execute(
         SendMessagePayload(reply.id))
     assert status is DeliveryStatus.SENDING and len(twilio.taken) == 1
 
@@ -156,7 +157,7 @@ async def test_a_permanent_refusal_stores_the_code_and_its_meaning(fakes: Fakes)
     reply = await _long_reply(fakes)
     twilio = _Twilio({0: DeliveryFailed("opted out", retryable=False, error_code="21610",
                                         outcome=Outcome.OPTED_OUT)})
-    status = await SendOutboundMessage(fakes.uow(), twilio, fakes.clock).execute(
+    status = await SendOutboundMessage(fakes.uow(), twilio, fakes.clock, SPLITTER).execute(
         SendMessagePayload(reply.id))
     assert status is DeliveryStatus.FAILED
     stored = await _stored(fakes, reply.id)
@@ -168,7 +169,7 @@ async def test_outside_the_window_free_text_is_refused_before_twilio(fakes: Fake
     reply = await _long_reply(fakes)
     fakes.clock.advance(timedelta(hours=25))
     twilio = _Twilio()
-    status = await SendOutboundMessage(fakes.uow(), twilio, fakes.clock).execute(
+    status = await SendOutboundMessage(fakes.uow(), twilio, fakes.clock, SPLITTER).execute(
         SendMessagePayload(reply.id))
     assert status is DeliveryStatus.FAILED and twilio.calls == 0
     assert (await _stored(fakes, reply.id)).error_code == "WINDOW_CLOSED"
@@ -179,7 +180,7 @@ async def test_a_reply_past_the_window_uses_the_fallback_template(fakes: Fakes) 
     fakes.clock.advance(timedelta(hours=25))
     twilio = _Twilio()
     policy = ChannelPolicy(fallback_content_sid="HX" + "b" * 32)
-    status = await SendOutboundMessage(fakes.uow(), twilio, fakes.clock, policy).execute(
+    status = await SendOutboundMessage(fakes.uow(), twilio, fakes.clock, SPLITTER, policy).execute(
         SendMessagePayload(reply.id))
     assert status is DeliveryStatus.SENT
     [sent] = twilio.taken
@@ -202,7 +203,7 @@ async def test_a_responder_can_attach_media_sent_with_the_first_part(fakes: Fake
     result = await fakes.receive().execute(inbound(body="where?"))
     reply = await fakes.generate().execute(GenerateReplyPayload(result.message_id))
     twilio = _Twilio()
-    await SendOutboundMessage(fakes.uow(), twilio, fakes.clock).execute(
+    await SendOutboundMessage(fakes.uow(), twilio, fakes.clock, SPLITTER).execute(
         SendMessagePayload(reply.id))
     assert [e.media_urls for e in twilio.taken] == [("https://example.com/map.png",), (), ()]
     assert (await _stored(fakes, reply.id)).type.value == "media"

@@ -10,6 +10,7 @@ from application.use_cases.generate_reply import GenerateReply
 from application.use_cases.send_outbound import SendOutboundMessage
 from domain.message import DeliveryStatus
 from tests.unit.conftest import Fakes
+from tests.unit.splitting import SPLITTER
 from tests.unit.test_use_cases import inbound
 
 
@@ -29,7 +30,7 @@ class FlakySender:
 
 
 def replying(fakes: Fakes, sender: object | None = None) -> GenerateReply:
-    send = SendOutboundMessage(fakes.uow(), sender or fakes.sender, fakes.clock)  # type: ignore[arg-type]
+    send = SendOutboundMessage(fakes.uow(), sender or fakes.sender, fakes.clock, SPLITTER)  # type: ignore[arg-type]
     return GenerateReply(fakes.uow(), fakes.responder, fakes.queue, fakes.clock, fakes.ids,
                          fakes.assistant, send_now=send)
 
@@ -77,6 +78,6 @@ async def test_a_refused_send_is_handed_to_a_send_job_that_retries_it(fakes: Fak
     assert stored is not None and stored.status is DeliveryStatus.PENDING  # claim released
     [job] = await fakes.queue.receive(10, 0)
     assert job.task == SEND_MESSAGE
-    await SendOutboundMessage(fakes.uow(), sender, fakes.clock).execute(  # type: ignore[arg-type]
+    await SendOutboundMessage(fakes.uow(), sender, fakes.clock, SPLITTER).execute(  # type: ignore[arg-type]
         SendMessagePayload.from_payload(job.payload))
     assert [e.body for e in sender.sent] == ["Echo: hello"]

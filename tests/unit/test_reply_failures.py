@@ -18,6 +18,7 @@ from application.use_cases.send_outbound import SendOutboundMessage
 from domain.conversation import Conversation
 from domain.message import DeliveryStatus, Message
 from tests.unit.conftest import Fakes
+from tests.unit.splitting import SPLITTER
 from tests.unit.test_use_cases import inbound
 
 FALLBACK = "Sorry, a person will answer you."
@@ -51,7 +52,7 @@ class OrderedIds(UlidGenerator):
 
 
 def generating(fakes: Fakes, responder: ScriptedResponder, **policy: int) -> GenerateReply:
-    send = SendOutboundMessage(fakes.uow(), fakes.sender, fakes.clock)
+    send = SendOutboundMessage(fakes.uow(), fakes.sender, fakes.clock, SPLITTER)
     return GenerateReply(fakes.uow(), responder, fakes.queue, fakes.clock, fakes.ids,
                          AssistantPolicy(fallback_message=FALLBACK, **policy), send_now=send)
 

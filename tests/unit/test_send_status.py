@@ -11,6 +11,7 @@ from application.use_cases.record_delivery_status import StatusUpdate
 from application.use_cases.send_outbound import SendOutboundMessage
 from domain.message import DeliveryStatus
 from tests.unit.conftest import Fakes
+from tests.unit.splitting import SPLITTER
 from tests.unit.test_use_cases import inbound
 
 
@@ -46,8 +47,8 @@ async def test_an_accepted_send_is_at_least_sent(
     fakes: Fakes, answered: DeliveryStatus, stored: DeliveryStatus
 ) -> None:
     reply_id = await _reply(fakes)
-    status = await SendOutboundMessage(fakes.uow(), _Answering(answered), fakes.clock).execute(
-        SendMessagePayload(reply_id))
+    send = SendOutboundMessage(fakes.uow(), _Answering(answered), fakes.clock, SPLITTER)
+    status = await send.execute(SendMessagePayload(reply_id))
     assert status is stored
     assert await _stored(fakes, reply_id) is stored
 
@@ -66,7 +67,7 @@ async def test_a_callback_that_raced_ahead_is_not_undone(fakes: Fakes) -> None:
                 await uow.commit()
             return SendReceipt(provider_sid=sid, status=DeliveryStatus.QUEUED)
 
-    await SendOutboundMessage(fakes.uow(), _CallbackFirst(), fakes.clock).execute(
+    await SendOutboundMessage(fakes.uow(), _CallbackFirst(), fakes.clock, SPLITTER).execute(
         SendMessagePayload(reply_id))
     assert await _stored(fakes, reply_id) is DeliveryStatus.DELIVERED
     # A late "sent" callback cannot move it back either.

@@ -19,6 +19,7 @@ from domain.conversation import ConversationStatus
 from domain.errors import InvalidWhatsAppAddress
 from domain.message import DeliveryStatus, Direction
 from tests.unit.conftest import Fakes
+from tests.unit.splitting import SPLITTER
 
 OWNER = "AC" + "1" * 32
 CONTACT = "whatsapp:+5511999990001"
@@ -220,7 +221,7 @@ async def test_retryable_send_failure_releases_the_claim_for_a_retry(fakes: Fake
     reply_id = await _pending_reply(fakes)
     flaky = _FlakySender(DeliveryFailed("429", retryable=True, error_code="20429"))
     with pytest.raises(DeliveryFailed):
-        await SendOutboundMessage(fakes.uow(), flaky, fakes.clock).execute(
+        await SendOutboundMessage(fakes.uow(), flaky, fakes.clock, SPLITTER).execute(
             SendMessagePayload(reply_id))
     assert await _status(fakes, reply_id) is DeliveryStatus.PENDING
     await fakes.send().execute(SendMessagePayload(reply_id))
@@ -230,7 +231,7 @@ async def test_retryable_send_failure_releases_the_claim_for_a_retry(fakes: Fake
 async def test_permanent_send_failure_marks_the_message_failed(fakes: Fakes) -> None:
     reply_id = await _pending_reply(fakes)
     refused = _FlakySender(DeliveryFailed("bad number", retryable=False, error_code="21211"))
-    status = await SendOutboundMessage(fakes.uow(), refused, fakes.clock).execute(
+    status = await SendOutboundMessage(fakes.uow(), refused, fakes.clock, SPLITTER).execute(
         SendMessagePayload(reply_id))
     assert status is DeliveryStatus.FAILED
     assert await _status(fakes, reply_id) is DeliveryStatus.FAILED
@@ -241,7 +242,7 @@ async def test_permanent_send_failure_marks_the_message_failed(fakes: Fakes) -> 
 async def test_uncertain_send_is_never_retried(fakes: Fakes) -> None:
     reply_id = await _pending_reply(fakes)
     uncertain = _FlakySender(DeliveryUncertain("read timeout"))
-    await SendOutboundMessage(fakes.uow(), uncertain, fakes.clock).execute(
+    await SendOutboundMessage(fakes.uow(), uncertain, fakes.clock, SPLITTER).execute(
         SendMessagePayload(reply_id))
     await fakes.send().execute(SendMessagePayload(reply_id))
     assert fakes.sender.sent == [] and uncertain.calls == 1

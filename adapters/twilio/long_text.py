@@ -10,7 +10,7 @@ Length is counted in UTF-16 code units, which is never less than the count in co
 points: a part within the limit by this count is within it however Twilio counts.
 
 ``regex`` is used for its ``\\X`` (extended grapheme clusters, UAX #29), which the
-standard library lacks; it is a pure text library, not infrastructure.
+standard library lacks; that is why this lives in an adapter, behind ``TextSplitter``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,16 @@ _PARAGRAPH = regex.compile(r"\n[^\S\n]*\n\s*")
 # A sentence end, closing quotes or brackets, then whitespace.
 _SENTENCE = regex.compile(r"[.!?\u2026\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*\s+")
 _WORD = regex.compile(r"\s+")
+
+
+class GraphemeTextSplitter:
+    """``TextSplitter`` for Twilio: parts of at most ``limit`` UTF-16 units."""
+
+    def __init__(self, limit: int = TWILIO_MAX_PART_CHARS) -> None:
+        self._limit = limit
+
+    def split(self, text: str) -> list[str]:
+        return split_text(text, self._limit)
 
 
 def utf16_length(text: str) -> int:
