@@ -20,7 +20,6 @@ from bootstrap.settings import (
     kernel_env_names,
     read_module_settings,
 )
-from bootstrap.settings.modules import DEFAULT_MODULES
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +40,6 @@ def compose_for(settings: Settings, modules: Sequence[Module] | None = None) -> 
     own = {module.name: read_module_settings(module.settings, ENV_FILE)
            for module in composition.modules if module.settings is not None}
     return Composed(composition, own)
-
-
-def default_modules() -> list[Module]:
-    """The modules a process composes when its caller and its settings name none."""
-    return load_modules(DEFAULT_MODULES)
 
 
 def load_modules(paths: Sequence[str]) -> list[Module]:
