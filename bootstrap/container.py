@@ -21,6 +21,7 @@ from adapters.system.ids import UlidGenerator
 from adapters.twilio.long_text import GraphemeTextSplitter
 from application.channel_policy import ChannelPolicy
 from application.policy import AssistantPolicy, ConversationPolicy
+from application.ports.assistant_profiles import AssistantProfiles, SameForEveryOwner
 from application.ports.blob_store import BlobStore
 from application.ports.clock import Clock
 from application.ports.id_generator import IdGenerator
@@ -77,6 +78,8 @@ def build_container(
         fallback_message=settings.assistant_fallback_message,
         history_budget_chars=settings.llm_history_budget_chars,
     )
+    # An identity module rebinds this with owners' own settings (module.bind runs last).
+    container[AssistantProfiles] = SameForEveryOwner()
     bind_persistence(container, settings, resources)
     bind_queue(container, settings, resources)
     bind_sweep(container, settings)
