@@ -5,6 +5,10 @@ in one versioned write before it is sent and recorded with its sid after, so a j
 is delivered again resumes at the first unsent part and never sends one twice; a part
 claimed but never recorded (the process died during the call) holds the message, since
 Twilio may have taken it.
+
+``claim`` names the job run that claimed the part in flight: a run whose claim write lost
+its answer (the connection dropped on commit) can tell its own claim, made before any
+provider call, from one made by another run.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ class PartProgress:
     total: int
     sids: tuple[str, ...] = ()
     in_flight: int | None = None
+    claim: str | None = None
 
     @property
     def next_index(self) -> int:
@@ -30,17 +35,23 @@ class PartProgress:
     def done(self) -> bool:
         return len(self.sids) >= self.total
 
-    def claimed(self) -> PartProgress:
-        return replace(self, in_flight=self.next_index)
+    def claimed(self, claim: str | None = None) -> PartProgress:
+        return replace(self, in_flight=self.next_index, claim=claim)
+
+    def claimed_by(self, claim: str) -> bool:
+        return self.in_flight is not None and self.claim == claim
 
     def released(self) -> PartProgress:
-        return replace(self, in_flight=None)
+        return replace(self, in_flight=None, claim=None)
 
     def recorded(self, sid: str) -> PartProgress:
-        return replace(self, sids=(*self.sids, sid), in_flight=None)
+        if sid in self.sids:  # the same record written again after a lost answer
+            return self
+        return replace(self, sids=(*self.sids, sid), in_flight=None, claim=None)
 
     def to_metadata(self) -> dict[str, Any]:
-        return {"total": self.total, "sids": list(self.sids), "in_flight": self.in_flight}
+        return {"total": self.total, "sids": list(self.sids), "in_flight": self.in_flight,
+                "claim": self.claim}
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any]) -> PartProgress | None:
@@ -52,4 +63,6 @@ class PartProgress:
             return None
         if in_flight is not None and not isinstance(in_flight, int):
             return None
-        return cls(total, tuple(str(s) for s in sids), in_flight)
+        claim = raw.get("claim")
+        return cls(total, tuple(str(s) for s in sids), in_flight,
+                   claim if isinstance(claim, str) else None)

@@ -11,6 +11,11 @@ flight), and its sid is recorded after, so:
 - a part whose outcome is unknown (a timeout after sending, a crash during the call)
   keeps the message claimed for a human: retrying could send it twice.
 
+A claim or record whose write lost its answer (the database connection dropped on
+commit) is written again for a while, not left to the job's retry: the run that claimed
+a part knows it has not called the provider yet, and recognises its own claim by its
+token; a later run could not tell it from a part whose outcome is unknown.
+
 The claim is released only when the provider certainly did not take the part. Outside
 the contact's 24-hour window free-form text is refused before calling the provider
 (``WINDOW_CLOSED``); a reply then uses the fallback template when one is configured.
@@ -18,16 +23,20 @@ the contact's 24-hour window free-form text is refused before calling the provid
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from application.channel_policy import ChannelPolicy
 from application.errors import (
     DeliveryFailed,
     DeliveryUncertain,
     PermanentJobError,
+    StorageUnavailable,
 )
 from application.ports.clock import Clock
 from application.ports.message_repository import MessageRepository
@@ -44,11 +53,15 @@ from domain.outbound_parts import PartProgress
 from domain.templates import Template
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _CLAIMED = DeliveryStatus.SENDING
 _ACCEPTED = DeliveryStatus.SENT
 WINDOW_CLOSED = "WINDOW_CLOSED"
 CONTACT_BLOCKED = "CONTACT_BLOCKED"
+# How long a claim or record is written again while the database does not answer: a
+# restart or failover. Past it the job fails; a claim then left in flight holds the message.
+STORAGE_RETRY_DELAYS = (0.1, 0.2, 0.5, 1.0, 1.0, 2.0, 2.0, 4.0, 4.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,30 +88,32 @@ class SendOutboundMessage:
         self._channel = channel or ChannelPolicy()
 
     async def execute(self, request: SendMessagePayload) -> DeliveryStatus:
+        message_id = request.message_id
+        token = secrets.token_hex(8)  # this run's claims
         while True:
-            claim = await retry_on_conflict(partial(self._claim_next, request.message_id))
+            claim = await _stored(partial(self._claim_next, message_id, token))
             if isinstance(claim, DeliveryStatus):
                 return claim
             try:
                 receipt = await self._sender.send(claim.envelope)
             except DeliveryFailed as failure:
                 if failure.retryable:
-                    await retry_on_conflict(partial(self._release, request.message_id))
+                    await _stored(partial(self._release, message_id))
                     raise
-                log.warning("provider refused message %s: %s", request.message_id, failure)
-                return await retry_on_conflict(partial(self._fail, request.message_id, failure))
+                log.warning("provider refused message %s: %s", message_id, failure)
+                return await _stored(partial(self._fail, message_id, failure))
             except DeliveryUncertain:
                 # Retrying could send a second WhatsApp message; keep it claimed for a human.
                 log.error("send of message %s part %d is unconfirmed; not retrying",
-                          request.message_id, claim.index + 1)
+                          message_id, claim.index + 1)
                 return _CLAIMED
-            status = await retry_on_conflict(
-                partial(self._record, request.message_id, receipt.provider_sid, receipt.status)
+            status = await _stored(
+                partial(self._record, message_id, receipt.provider_sid, receipt.status)
             )
             if claim.last:
                 return status
 
-    async def _claim_next(self, message_id: str) -> _Claim | DeliveryStatus:
+    async def _claim_next(self, message_id: str, token: str) -> _Claim | DeliveryStatus:
         async with self._uow as uow:
             messages = uow.repository(MessageRepository)
             message = await messages.get_by_id(message_id)
@@ -113,6 +128,12 @@ class SendOutboundMessage:
                     return DeliveryStatus.FAILED
                 if progress is None:
                     progress = PartProgress(len(self._parts(message)))
+            elif (message.status is _CLAIMED and progress is not None
+                  and progress.claimed_by(token)):
+                # This run's own claim, whose write lost its answer: nothing was sent yet.
+                index = progress.next_index
+                return _Claim(message, index, self._envelope(message, index),
+                              index + 1 >= progress.total)
             elif not (message.status is _CLAIMED and progress is not None
                       and progress.in_flight is None and not progress.done):
                 # Done, failed, or a part in flight (another job, or an unknown outcome).
@@ -122,7 +143,7 @@ class SendOutboundMessage:
                 message,
                 status=_CLAIMED,
                 updated_at=self._clock.now(),
-                metadata={**message.metadata, PARTS: progress.claimed().to_metadata()},
+                metadata={**message.metadata, PARTS: progress.claimed(token).to_metadata()},
             )
             # Versioned: of two racing claims of this part, one raises ConcurrencyError.
             claimed = await uow.repository(MessageRepository).update(claimed)
@@ -239,3 +260,14 @@ class SendOutboundMessage:
         if failure.outcome is Outcome.BAD_CREDENTIALS:
             log.error("message %s failed: the account's credentials were refused", message_id)
         return DeliveryStatus.FAILED
+
+
+async def _stored(unit: Callable[[], Awaitable[T]]) -> T:
+    """Run a write unit through lost answers (``StorageUnavailable``) and racing writes."""
+    for delay in STORAGE_RETRY_DELAYS:
+        try:
+            return await retry_on_conflict(unit)
+        except StorageUnavailable as error:
+            log.warning("storage did not answer (%s); writing again in %.1fs", error, delay)
+            await asyncio.sleep(delay)
+    return await retry_on_conflict(unit)

@@ -58,7 +58,7 @@ class Cluster:
             "WORKER_BACKOFF_BASE_SECONDS": "0.2",
             "WORKER_BACKOFF_MAX_SECONDS": "1",
             "QUEUE_MAX_ATTEMPTS": "20",
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": os.environ.get("CHAOS_LOG_LEVEL", "WARNING"),
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": str(ROOT),
         } | values

@@ -16,6 +16,7 @@ from application.errors import DeliveryFailed, StorageUnavailable
 from application.ports.message_repository import MessageRepository
 from application.ports.message_sender import OutboundEnvelope, SendReceipt
 from application.tasks import GenerateReplyPayload, SendMessagePayload
+from application.use_cases import send_outbound
 from application.use_cases.send_outbound import SendOutboundMessage
 from domain.delivery_errors import Outcome
 from domain.message import DeliveryStatus, Message
@@ -92,8 +93,10 @@ async def test_a_long_reply_goes_out_in_order_in_parts_twilio_accepts(fakes: Fak
 
 
 async def test_three_redeliveries_mid_way_still_send_each_part_once_in_order(
-    fakes: Fakes,
+    fakes: Fakes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Storage down for longer than a run writes again: each failure ends the run.
+    monkeypatch.setattr(send_outbound, "STORAGE_RETRY_DELAYS", ())
     reply = await _long_reply(fakes)
     parts = split_text(reply.body)
     # Run 1: part 1 goes out, then the database fails before part 2 is claimed.
@@ -121,6 +124,56 @@ async def test_three_redeliveries_mid_way_still_send_each_part_once_in_order(
     await SendOutboundMessage(fakes.uow(), twilio, fakes.clock, SPLITTER).execute(
         SendMessagePayload(reply.id))
     assert len(twilio.taken) == 3 and fakes.sender.sent == []
+
+
+class _LostAnswers(InMemoryUnitOfWork):
+    """Commits, then raises ``StorageUnavailable`` on the n-th commit (1-based): the write
+    landed but its answer was lost, as when the connection drops during COMMIT."""
+
+    commits = 0
+
+    def __init__(self, fakes: Fakes, lose: set[int]) -> None:
+        super().__init__(fakes.store)
+        self._lose = lose
+
+    async def commit(self) -> None:
+        await super().commit()
+        type(self).commits += 1
+        if type(self).commits in self._lose:
+            raise StorageUnavailable("connection lost during COMMIT")
+
+
+@pytest.mark.parametrize("lose", [{1}, {2}, {1, 2, 3, 4}], ids=["claim", "record", "every"])
+async def test_a_write_whose_answer_was_lost_sends_each_part_once_in_the_same_run(
+    fakes: Fakes, monkeypatch: pytest.MonkeyPatch, lose: set[int]
+) -> None:
+    """The claim committed but the run saw an error: it must not hold the message (its own
+    claim, nothing sent yet), nor record a part twice."""
+    monkeypatch.setattr(send_outbound, "STORAGE_RETRY_DELAYS", (0.0, 0.0, 0.0))
+    reply = await _long_reply(fakes)
+    twilio = _Twilio()
+    _LostAnswers.commits = 0
+    send = SendOutboundMessage(_LostAnswers(fakes, lose), twilio, fakes.clock, SPLITTER)
+    assert await send.execute(SendMessagePayload(reply.id)) is DeliveryStatus.SENT
+    assert [e.body for e in twilio.taken] == split_text(reply.body)
+    progress = PartProgress.from_metadata((await _stored(fakes, reply.id)).metadata)
+    assert progress is not None and progress.done and len(set(progress.sids)) == 3
+
+
+async def test_another_run_still_takes_a_lost_claim_for_a_part_in_flight(
+    fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the run that claimed knows nothing was sent: a later run holds the message."""
+    monkeypatch.setattr(send_outbound, "STORAGE_RETRY_DELAYS", ())
+    reply = await _long_reply(fakes)
+    twilio = _Twilio()
+    _LostAnswers.commits = 0
+    with pytest.raises(StorageUnavailable):
+        await SendOutboundMessage(_LostAnswers(fakes, {1}), twilio, fakes.clock,
+                                  SPLITTER).execute(SendMessagePayload(reply.id))
+    status = await SendOutboundMessage(fakes.uow(), twilio, fakes.clock, SPLITTER).execute(
+        SendMessagePayload(reply.id))
+    assert status is DeliveryStatus.SENDING and twilio.taken == []
 
 
 async def test_a_concurrent_run_sends_nothing_while_a_part_is_in_flight(fakes: Fakes) -> None:
