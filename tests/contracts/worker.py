@@ -241,7 +241,9 @@ class WorkerContract:
         await harness.drain({"later": handle, "now": handle})
         by_task = {job.task: at for job, at in zip(calls.jobs, calls.at, strict=True)}
         assert by_task["later"] - start >= 1.49
-        assert by_task["now"] < by_task["later"]
+        # "now" is not held back behind "later". On a machine so busy that the worker's
+        # first receive returns after "later" is due, both come in one batch, in queue order.
+        assert by_task["now"] < by_task["later"] + 0.1
 
     async def test_the_same_dedup_key_twice_runs_once(self, harness: Any, calls: Calls) -> None:
         async def handle(job: Job) -> None:
