@@ -20,7 +20,7 @@ from adapters.system.clock import SystemClock
 from adapters.system.ids import UlidGenerator
 from adapters.twilio.long_text import GraphemeTextSplitter
 from application.channel_policy import ChannelPolicy
-from application.policy import AssistantPolicy, ConversationPolicy
+from application.policy import AssistantPolicy, ConversationPolicy, HandoffPolicy
 from application.ports.assistant_profiles import AssistantProfiles, SameForEveryOwner
 from application.ports.blob_store import BlobStore
 from application.ports.clock import Clock
@@ -77,6 +77,11 @@ def build_container(
     container[AssistantPolicy] = AssistantPolicy(
         fallback_message=settings.assistant_fallback_message,
         history_budget_chars=settings.llm_history_budget_chars,
+    )
+    handoff_minutes = settings.assistant_handoff_timeout_minutes
+    container[HandoffPolicy] = HandoffPolicy(
+        keywords=frozenset(k.casefold() for k in settings.assistant_handoff_keywords),
+        timeout=timedelta(minutes=handoff_minutes) if handoff_minutes else None,
     )
     # An identity module rebinds this with owners' own settings (module.bind runs last).
     container[AssistantProfiles] = SameForEveryOwner()

@@ -13,18 +13,25 @@ as before.
 When the responder fails retryably, the job fails and is retried with backoff. When it
 fails for good, or on the job's last attempt, the contact gets the fallback message
 instead, stored as THE reply (so once, however often the job runs) and marked
-``needs_person`` in its metadata so the read API shows the conversation needs a person.
+``needs_person`` in its metadata and on the conversation, so the read API shows that a
+person should take it.
+
+No reply is generated while a person holds the conversation, when the message asks for
+one, or when the owner's profile turns answers off (``reply_gate``).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 from application.attempt import current_attempt, is_last_attempt
 from application.errors import DeliveryFailed, PermanentJobError
 from application.history import within_budget
-from application.policy import AssistantPolicy
+from application.policy import AssistantPolicy, HandoffPolicy
+from application.ports.assistant_profiles import AssistantProfiles, SameForEveryOwner
 from application.ports.clock import Clock
 from application.ports.conversation_repository import ConversationRepository
 from application.ports.id_generator import IdGenerator
@@ -33,6 +40,8 @@ from application.ports.message_repository import MessageRepository
 from application.ports.responder import Reply, Responder, ResponderFailed
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SEND_MESSAGE, GenerateReplyPayload, SendMessagePayload
+from application.use_cases.conversations import retry_on_conflict
+from application.use_cases.reply_gate import skip_reason, store_skip
 from application.use_cases.send_outbound import SendOutboundMessage
 from domain.conversation import Conversation
 from domain.message import DeliveryStatus, Direction, Message, MessageType
@@ -52,8 +61,12 @@ class GenerateReply:
         ids: IdGenerator,
         policy: AssistantPolicy,
         send_now: SendOutboundMessage | None = None,
+        profiles: AssistantProfiles | None = None,
+        handoff: HandoffPolicy | None = None,
     ) -> None:
         self._uow = uow
+        self._profiles = profiles or SameForEveryOwner()
+        self._handoff = handoff or HandoffPolicy()
         self._send_now = send_now
         self._responder = responder
         self._queue = queue
@@ -73,6 +86,14 @@ class GenerateReply:
             if reply is None:
                 conversation, history = await self._context(uow, inbound)
         if reply is None:
+            profile = await self._profiles.for_owner(inbound.owner_id)
+            now = self._clock.now()
+            skip = skip_reason(profile, conversation, inbound, self._handoff.keywords, now)
+            if skip is not None:
+                log.info("no automatic reply to %s: %s", inbound.id, skip)
+                until = now + self._handoff.timeout if self._handoff.timeout else None
+                return await retry_on_conflict(
+                    partial(store_skip, self._uow, self._ids, inbound, skip, now, until))
             # The responder may be slow (an LLM): no transaction is held while it runs.
             try:
                 text = await self._responder.reply(conversation, inbound, history)
@@ -118,7 +139,8 @@ class GenerateReply:
                   "retries exhausted" if failure.retryable else "permanent failure",
                   extra={"error_code": failure.error_code})
         metadata = {"needs_person": True, "fallback_reason": failure.error_code or failure.code}
-        return await self._store_reply(inbound, self._policy.fallback_message, metadata)
+        return await retry_on_conflict(partial(
+            self._store_reply, inbound, self._policy.fallback_message, metadata))
 
     async def _context(
         self, uow: UnitOfWork, inbound: Message
@@ -159,6 +181,8 @@ class GenerateReply:
         async with self._uow as uow:
             messages = uow.repository(MessageRepository)
             if await messages.add_if_new(candidate):
+                if extra.get("needs_person") is True:
+                    await self._flag(uow, inbound.conversation_id, now)
                 await uow.commit()
                 return candidate
             # A concurrent run of this job stored its reply first; use that one.
@@ -167,3 +191,11 @@ class GenerateReply:
                 raise PermanentJobError(f"reply to {inbound.id} conflicted but is missing")
             log.info("reply to %s already stored as %s", inbound.id, existing.id)
             return existing
+
+    @staticmethod
+    async def _flag(uow: UnitOfWork, conversation_id: str, now: datetime) -> None:
+        # Versioned: a racing write to the conversation fails the unit, which is retried.
+        conversations = uow.repository(ConversationRepository)
+        current = await conversations.get_by_id(conversation_id)
+        if current is not None and not current.needs_person:
+            await conversations.update(current.flagged_for_person(now))

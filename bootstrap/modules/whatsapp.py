@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from fastapi import APIRouter
 from lagom import Container
 
-from adapters.fastapi import internal_api, webhooks
+from adapters.fastapi import handoff_api, internal_api, webhooks
 from adapters.fastapi.signature import OwnerLookup, TrustedProxies, TwilioOwner
 from application.conversation_entities import CONVERSATIONS, MESSAGES
 from application.tasks import (
@@ -23,6 +23,7 @@ from application.tasks import (
 )
 from application.use_cases.download_media import DownloadInboundMedia
 from application.use_cases.generate_reply import GenerateReply
+from application.use_cases.handoff import HandOffConversation, ReleaseConversation
 from application.use_cases.queue_outbound import QueueOutboundMessage
 from application.use_cases.read_conversations import ListConversationMessages, ListConversations
 from application.use_cases.receive_inbound import ReceiveInboundMessage
@@ -85,6 +86,11 @@ def routers(container: Container) -> Sequence[APIRouter]:
             list_messages=use_case(ListConversationMessages),
             queue_outbound=use_case(QueueOutboundMessage),
             channel_for=channel_for,
+        ),
+        handoff_api.make_router(
+            authenticate=routing.authenticate,
+            hand_off=use_case(HandOffConversation),
+            release=use_case(ReleaseConversation),
         ),
     ]
 
