@@ -14,6 +14,7 @@ from lagom import Container
 
 from adapters.console.sender import ConsoleMessageSender
 from adapters.echo.responder import EchoResponder
+from adapters.observability.conversation_metrics import OtelConversationMetrics
 from adapters.observability.httpx_transport import TracingTransport
 from adapters.observability.sender import ObservedMessageSender
 from adapters.system.clock import SystemClock
@@ -24,11 +25,13 @@ from application.policy import AssistantPolicy, ConversationPolicy, HandoffPolic
 from application.ports.assistant_profiles import AssistantProfiles, SameForEveryOwner
 from application.ports.blob_store import BlobStore
 from application.ports.clock import Clock
+from application.ports.conversation_metrics import ConversationMetrics
 from application.ports.id_generator import IdGenerator
 from application.ports.media_fetcher import MediaFetcher
 from application.ports.message_sender import MessageSender
 from application.ports.responder import Responder
 from application.ports.text_splitter import TextSplitter
+from application.use_cases.close_conversations import LifecyclePolicy
 from bootstrap.module import Composition, Module
 from bootstrap.modules import compose_for
 from bootstrap.persistence import bind_persistence
@@ -83,6 +86,9 @@ def build_container(
         keywords=frozenset(k.casefold() for k in settings.assistant_handoff_keywords),
         timeout=timedelta(minutes=handoff_minutes) if handoff_minutes else None,
     )
+    container[LifecyclePolicy] = LifecyclePolicy(
+        closing_message=settings.assistant_closing_message)
+    container[ConversationMetrics] = OtelConversationMetrics(telemetry.meter)
     # An identity module rebinds this with owners' own settings (module.bind runs last).
     container[AssistantProfiles] = SameForEveryOwner()
     bind_persistence(container, settings, resources)

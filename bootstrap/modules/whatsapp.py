@@ -18,9 +18,12 @@ from application.tasks import (
     ApplyStatusPayload,
     DownloadMediaPayload,
     GenerateReplyPayload,
+    PeriodicSpec,
+    Resolver,
     SendMessagePayload,
     TaskSpec,
 )
+from application.use_cases.close_conversations import CloseStaleConversations
 from application.use_cases.download_media import DownloadInboundMedia
 from application.use_cases.generate_reply import GenerateReply
 from application.use_cases.handoff import HandOffConversation, ReleaseConversation
@@ -95,6 +98,10 @@ def routers(container: Container) -> Sequence[APIRouter]:
     ]
 
 
+def _lifecycle_interval(resolve: Resolver) -> float:
+    return resolve(Settings).assistant_lifecycle_interval_seconds
+
+
 MODULE = Module(
     name="whatsapp",
     entities=(
@@ -112,5 +119,8 @@ MODULE = Module(
         # A status callback that beat its send's MessageSid into the database.
         TaskSpec(APPLY_STATUS, ApplyStatusPayload, ApplyEarlyStatus),
     ),
+    # Closes idle and expired conversations, with the owner's closing message.
+    periodic=(PeriodicSpec("close_conversations", _lifecycle_interval,
+                           CloseStaleConversations),),
     routers=routers,
 )
