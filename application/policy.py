@@ -53,3 +53,15 @@ class HandoffPolicy:
 
     keywords: frozenset[str] = field(default=DEFAULT_HANDOFF_KEYWORDS)
     timeout: timedelta | None = timedelta(minutes=60)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPolicy:
+    """What the assistant does with inbound media before replying.
+
+    ``transcribe_audio``: voice notes are transcribed (a ``transcribe_audio`` job) and the
+    model answers the transcript. ``vision``: images go to the model as image parts.
+    """
+
+    transcribe_audio: bool = False
+    vision: bool = False

@@ -21,7 +21,7 @@ from adapters.system.clock import SystemClock
 from adapters.system.ids import UlidGenerator
 from adapters.twilio.long_text import GraphemeTextSplitter
 from application.channel_policy import ChannelPolicy
-from application.policy import AssistantPolicy, ConversationPolicy, HandoffPolicy
+from application.policy import AssistantPolicy, ConversationPolicy, HandoffPolicy, MediaPolicy
 from application.ports.assistant_profiles import AssistantProfiles, SameForEveryOwner
 from application.ports.blob_store import BlobStore
 from application.ports.clock import Clock
@@ -31,6 +31,7 @@ from application.ports.media_fetcher import MediaFetcher
 from application.ports.message_sender import MessageSender
 from application.ports.responder import Responder
 from application.ports.text_splitter import TextSplitter
+from application.ports.transcriber import NoTranscriber, Transcriber
 from application.use_cases.close_conversations import LifecyclePolicy
 from bootstrap.module import Composition, Module
 from bootstrap.modules import compose_for
@@ -86,6 +87,8 @@ def build_container(
         keywords=frozenset(k.casefold() for k in settings.assistant_handoff_keywords),
         timeout=timedelta(minutes=handoff_minutes) if handoff_minutes else None,
     )
+    container[MediaPolicy] = MediaPolicy(
+        transcribe_audio=settings.llm_transcription_enabled)
     container[LifecyclePolicy] = LifecyclePolicy(
         closing_message=settings.assistant_closing_message)
     container[ConversationMetrics] = OtelConversationMetrics(telemetry.meter)
@@ -171,6 +174,7 @@ def _bind_media(container: Container, settings: Settings, resources: Resources) 
 
 def _bind_responder(container: Container, settings: Settings, resources: Resources) -> None:
     if settings.llm_provider == "echo":
+        container[Transcriber] = NoTranscriber()
         container[Responder] = EchoResponder()
         return
     from adapters.openai.responder import DEFAULT_SYSTEM_PROMPT, OpenAICompatibleResponder
@@ -182,6 +186,15 @@ def _bind_responder(container: Container, settings: Settings, resources: Resourc
     )
     resources.closers.append(client.aclose)
     key = settings.llm_api_key
+    if settings.llm_transcription_enabled:
+        from adapters.openai.transcriber import OpenAICompatibleTranscriber
+
+        container[Transcriber] = OpenAICompatibleTranscriber(
+            client=client, base_url=settings.effective_llm_base_url,
+            model=settings.llm_transcription_model,
+            api_key=key.get_secret_value() if key else None)
+    else:
+        container[Transcriber] = NoTranscriber()
     container[Responder] = OpenAICompatibleResponder(
         client=client,
         base_url=settings.effective_llm_base_url,

@@ -12,7 +12,7 @@ class EchoResponder:
     async def reply(
         self, conversation: Conversation, message: Message, history: Sequence[Message]
     ) -> str:
-        text = message.body.strip()
+        text = message.said.strip()
         if not text and message.metadata.get("media"):
             return "Echo: [media]"
         return f"Echo: {text}"

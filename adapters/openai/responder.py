@@ -73,9 +73,9 @@ class OpenAICompatibleResponder:
         system = render_system_prompt(self._system_prompt, profile_name(message, turns))
         chat = [{"role": "system", "content": system}]
         for turn in turns:
-            if turn.body.strip():
+            if turn.said.strip():
                 role = "user" if turn.direction is Direction.INBOUND else "assistant"
-                chat.append({"role": role, "content": turn.body})
+                chat.append({"role": role, "content": turn.said})
         return chat
 
     def _content(self, response: httpx.Response) -> str:

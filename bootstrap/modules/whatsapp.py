@@ -15,6 +15,7 @@ from application.tasks import (
     DOWNLOAD_MEDIA,
     GENERATE_REPLY,
     SEND_MESSAGE,
+    TRANSCRIBE_AUDIO,
     ApplyStatusPayload,
     DownloadMediaPayload,
     GenerateReplyPayload,
@@ -22,6 +23,7 @@ from application.tasks import (
     Resolver,
     SendMessagePayload,
     TaskSpec,
+    TranscribeAudioPayload,
 )
 from application.use_cases.close_conversations import CloseStaleConversations
 from application.use_cases.download_media import DownloadInboundMedia
@@ -33,6 +35,7 @@ from application.use_cases.receive_inbound import ReceiveInboundMessage
 from application.use_cases.record_delivery_status import ApplyEarlyStatus, RecordDeliveryStatus
 from application.use_cases.send_outbound import SendOutboundMessage
 from application.use_cases.stalled_messages import RepliesNeverGenerated, RepliesNeverSent
+from application.use_cases.transcribe_audio import TranscribeAudio
 from bootstrap.module import Module, Routing
 from bootstrap.persistence import with_repositories
 from bootstrap.settings import Settings
@@ -118,6 +121,8 @@ MODULE = Module(
         TaskSpec(DOWNLOAD_MEDIA, DownloadMediaPayload, DownloadInboundMedia),
         # A status callback that beat its send's MessageSid into the database.
         TaskSpec(APPLY_STATUS, ApplyStatusPayload, ApplyEarlyStatus),
+        # A voice note is transcribed between its download and its reply.
+        TaskSpec(TRANSCRIBE_AUDIO, TranscribeAudioPayload, TranscribeAudio),
     ),
     # Closes idle and expired conversations, with the owner's closing message.
     periodic=(PeriodicSpec("close_conversations", _lifecycle_interval,
