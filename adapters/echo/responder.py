@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from application.ports.assistant_profiles import AssistantProfile
 from domain.conversation import Conversation
 from domain.message import Message
 
 
 class EchoResponder:
     async def reply(
-        self, conversation: Conversation, message: Message, history: Sequence[Message]
+        self, conversation: Conversation, message: Message, history: Sequence[Message],
+        profile: AssistantProfile | None = None,
     ) -> str:
         text = message.said.strip()
         if not text and message.metadata.get("media"):

@@ -17,6 +17,7 @@ import httpx
 
 from adapters.openai.errors import is_retryable, retry_after_seconds
 from adapters.openai.prompt import profile_name, render_system_prompt
+from application.ports.assistant_profiles import AssistantProfile
 from application.ports.responder import ResponderFailed
 from domain.conversation import Conversation
 from domain.message import Direction, Message
@@ -51,12 +52,19 @@ class OpenAICompatibleResponder:
         return f"OpenAICompatibleResponder(url={self._url!r}, model={self._model!r})"
 
     async def reply(
-        self, conversation: Conversation, message: Message, history: Sequence[Message]
+        self, conversation: Conversation, message: Message, history: Sequence[Message],
+        profile: AssistantProfile | None = None,
     ) -> str:
         headers = {"Accept": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        body = {"model": self._model, "messages": self._messages(message, history)}
+        owner = profile or AssistantProfile()
+        body: dict[str, Any] = {
+            "model": owner.model or self._model,
+            "messages": self._messages(message, history, owner),
+        }
+        if owner.temperature is not None:
+            body["temperature"] = owner.temperature
         try:
             response = await self._client.post(self._url, json=body, headers=headers)
         except httpx.HTTPError as exc:
@@ -66,11 +74,15 @@ class OpenAICompatibleResponder:
             ) from exc
         return self._content(response)
 
-    def _messages(self, message: Message, history: Sequence[Message]) -> list[dict[str, str]]:
+    def _messages(self, message: Message, history: Sequence[Message],
+                  owner: AssistantProfile) -> list[dict[str, str]]:
         turns = list(history)
         if not turns or turns[-1].id != message.id:
             turns.append(message)  # the port promises history ends with it; do not rely on it
-        system = render_system_prompt(self._system_prompt, profile_name(message, turns))
+        template = owner.system_prompt or self._system_prompt
+        system = render_system_prompt(template, profile_name(message, turns))
+        if owner.reply_language:
+            system += f"\nAlways reply in {owner.reply_language}."
         chat = [{"role": "system", "content": system}]
         for turn in turns:
             if turn.said.strip():

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from application.errors import ApplicationError
+from application.ports.assistant_profiles import AssistantProfile
 from domain.conversation import Conversation
 from domain.message import Message
 
@@ -42,9 +43,12 @@ class Responder(Protocol):
 
     ``history`` is oldest first and ends with ``message``; the caller has already cut it to
     its budget. Answers the text, or a ``Reply`` to attach media. Raises ``ResponderFailed``
-    when the model service fails.
+    when the model service fails. ``profile``: the owner's assistant settings; its fields
+    that are set (system prompt, model, temperature, reply language) override the
+    responder's own for this call.
     """
 
     async def reply(
-        self, conversation: Conversation, message: Message, history: Sequence[Message]
+        self, conversation: Conversation, message: Message, history: Sequence[Message],
+        profile: AssistantProfile | None = None,
     ) -> str | Reply: ...

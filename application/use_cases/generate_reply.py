@@ -31,7 +31,11 @@ from application.attempt import current_attempt, is_last_attempt
 from application.errors import DeliveryFailed, PermanentJobError
 from application.history import within_budget
 from application.policy import AssistantPolicy, HandoffPolicy
-from application.ports.assistant_profiles import AssistantProfiles, SameForEveryOwner
+from application.ports.assistant_profiles import (
+    AssistantProfile,
+    AssistantProfiles,
+    SameForEveryOwner,
+)
 from application.ports.clock import Clock
 from application.ports.conversation_repository import ConversationRepository
 from application.ports.id_generator import IdGenerator
@@ -96,9 +100,9 @@ class GenerateReply:
                     partial(store_skip, self._uow, self._ids, inbound, skip, now, until))
             # The responder may be slow (an LLM): no transaction is held while it runs.
             try:
-                text = await self._responder.reply(conversation, inbound, history)
+                text = await self._responder.reply(conversation, inbound, history, profile)
             except ResponderFailed as failure:
-                reply = await self._fallback(inbound, failure)
+                reply = await self._fallback(inbound, failure, profile)
             else:
                 reply = await self._store_reply(inbound, text)
         # ``sending``: a multi-part send cut off between parts resumes (the send use case
@@ -128,7 +132,9 @@ class GenerateReply:
             return failure.retry_after or 0.0
         return None
 
-    async def _fallback(self, inbound: Message, failure: ResponderFailed) -> Message:
+    async def _fallback(
+        self, inbound: Message, failure: ResponderFailed, profile: AssistantProfile
+    ) -> Message:
         """Re-raise while a retry may still succeed; otherwise store the fallback reply."""
         if failure.retryable and not is_last_attempt():
             attempt = current_attempt()
@@ -140,7 +146,8 @@ class GenerateReply:
                   extra={"error_code": failure.error_code})
         metadata = {"needs_person": True, "fallback_reason": failure.error_code or failure.code}
         return await retry_on_conflict(partial(
-            self._store_reply, inbound, self._policy.fallback_message, metadata))
+            self._store_reply, inbound,
+            profile.fallback_message or self._policy.fallback_message, metadata))
 
     async def _context(
         self, uow: UnitOfWork, inbound: Message
