@@ -88,7 +88,8 @@ def build_container(
         timeout=timedelta(minutes=handoff_minutes) if handoff_minutes else None,
     )
     container[MediaPolicy] = MediaPolicy(
-        transcribe_audio=settings.llm_transcription_enabled)
+        transcribe_audio=settings.llm_transcription_enabled,
+        vision=settings.llm_vision and settings.llm_provider == "openai")
     container[LifecyclePolicy] = LifecyclePolicy(
         closing_message=settings.assistant_closing_message)
     container[ConversationMetrics] = OtelConversationMetrics(telemetry.meter)

@@ -9,6 +9,7 @@ WhatsApp profile name.
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +19,7 @@ import httpx
 from adapters.openai.errors import is_retryable, retry_after_seconds
 from adapters.openai.prompt import profile_name, render_system_prompt
 from application.ports.assistant_profiles import AssistantProfile
-from application.ports.responder import ResponderFailed
+from application.ports.responder import Image, ResponderFailed
 from domain.conversation import Conversation
 from domain.message import Direction, Message
 
@@ -53,7 +54,7 @@ class OpenAICompatibleResponder:
 
     async def reply(
         self, conversation: Conversation, message: Message, history: Sequence[Message],
-        profile: AssistantProfile | None = None,
+        profile: AssistantProfile | None = None, images: Sequence[Image] = (),
     ) -> str:
         headers = {"Accept": "application/json"}
         if self._api_key:
@@ -63,6 +64,13 @@ class OpenAICompatibleResponder:
             "model": owner.model or self._model,
             "messages": self._messages(message, history, owner),
         }
+        if images:
+            chat = body["messages"]
+            # The message's own turn (the last, when it has text) becomes text + images.
+            text = message.said.strip()
+            if text and chat[-1]["role"] == "user":
+                chat.pop()
+            chat.append(_user_turn_with_images(text, images))
         if owner.temperature is not None:
             body["temperature"] = owner.temperature
         try:
@@ -117,6 +125,16 @@ class OpenAICompatibleResponder:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text
+
+
+def _user_turn_with_images(text: str, images: Sequence[Image]) -> dict[str, Any]:
+    """A user turn as content parts: the text, then each image as a data URL."""
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    for image in images:
+        encoded = base64.b64encode(image.data).decode("ascii")
+        parts.append({"type": "image_url",
+                      "image_url": {"url": f"data:{image.content_type};base64,{encoded}"}})
+    return {"role": "user", "content": parts}
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:

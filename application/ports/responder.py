@@ -19,6 +19,14 @@ class Reply:
     media_urls: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Image:
+    """An image the contact sent, downloaded: for a vision-capable model."""
+
+    content_type: str
+    data: bytes
+
+
 class ResponderFailed(ApplicationError):
     """The model service gave no reply.
 
@@ -45,10 +53,11 @@ class Responder(Protocol):
     its budget. Answers the text, or a ``Reply`` to attach media. Raises ``ResponderFailed``
     when the model service fails. ``profile``: the owner's assistant settings; its fields
     that are set (system prompt, model, temperature, reply language) override the
-    responder's own for this call.
+    responder's own for this call. ``images``: the images ``message`` carries, given only
+    when the deployment's model can see them.
     """
 
     async def reply(
         self, conversation: Conversation, message: Message, history: Sequence[Message],
-        profile: AssistantProfile | None = None,
+        profile: AssistantProfile | None = None, images: Sequence[Image] = (),
     ) -> str | Reply: ...

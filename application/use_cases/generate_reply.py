@@ -30,22 +30,24 @@ from typing import Any
 from application.attempt import current_attempt, is_last_attempt
 from application.errors import DeliveryFailed, PermanentJobError
 from application.history import within_budget
-from application.policy import AssistantPolicy, HandoffPolicy
+from application.policy import AssistantPolicy, HandoffPolicy, MediaPolicy
 from application.ports.assistant_profiles import (
     AssistantProfile,
     AssistantProfiles,
     SameForEveryOwner,
 )
+from application.ports.blob_store import BlobStore
 from application.ports.clock import Clock
 from application.ports.conversation_repository import ConversationRepository
 from application.ports.id_generator import IdGenerator
 from application.ports.job_queue import JobQueue
 from application.ports.message_repository import MessageRepository
-from application.ports.responder import Reply, Responder, ResponderFailed
+from application.ports.responder import Image, Reply, Responder, ResponderFailed
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SEND_MESSAGE, GenerateReplyPayload, SendMessagePayload
 from application.use_cases.conversations import retry_on_conflict
 from application.use_cases.reply_gate import skip_reason, store_skip
+from application.use_cases.reply_media import UNSUPPORTED_IMAGE, image_keys, load_images
 from application.use_cases.send_outbound import SendOutboundMessage
 from domain.conversation import Conversation
 from domain.message import DeliveryStatus, Direction, Message, MessageType
@@ -67,8 +69,12 @@ class GenerateReply:
         send_now: SendOutboundMessage | None = None,
         profiles: AssistantProfiles | None = None,
         handoff: HandoffPolicy | None = None,
+        media: MediaPolicy | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:
         self._uow = uow
+        self._media = media or MediaPolicy()
+        self._blobs = blobs
         self._profiles = profiles or SameForEveryOwner()
         self._handoff = handoff or HandoffPolicy()
         self._send_now = send_now
@@ -98,13 +104,7 @@ class GenerateReply:
                 until = now + self._handoff.timeout if self._handoff.timeout else None
                 return await retry_on_conflict(
                     partial(store_skip, self._uow, self._ids, inbound, skip, now, until))
-            # The responder may be slow (an LLM): no transaction is held while it runs.
-            try:
-                text = await self._responder.reply(conversation, inbound, history, profile)
-            except ResponderFailed as failure:
-                reply = await self._fallback(inbound, failure, profile)
-            else:
-                reply = await self._store_reply(inbound, text)
+            reply = await self._answer(conversation, inbound, history, profile)
         # ``sending``: a multi-part send cut off between parts resumes (the send use case
         # decides whether a part is still in flight and then sends nothing).
         if reply.status in _UNSENT and (delay := await self._send_or_delay(reply)) is not None:
@@ -118,6 +118,22 @@ class GenerateReply:
                 headers={"correlation_id": inbound.provider_sid or inbound.id},
             )
         return reply
+
+    async def _answer(self, conversation: Conversation, inbound: Message,
+                      history: list[Message], profile: AssistantProfile) -> Message:
+        images: list[Image] = []
+        if image_keys(inbound):
+            if not self._media.vision or self._blobs is None:
+                return await self._store_reply(inbound, UNSUPPORTED_IMAGE,
+                                               {"unsupported": "image"})
+            images = await load_images(self._blobs, inbound)
+        # The responder may be slow (an LLM): no transaction is held while it runs.
+        try:
+            text = await self._responder.reply(conversation, inbound, history, profile,
+                                               images)
+        except ResponderFailed as failure:
+            return await self._fallback(inbound, failure, profile)
+        return await self._store_reply(inbound, text)
 
     async def _send_or_delay(self, reply: Message) -> float | None:
         """Send in this job (None); else the delay of the send job to queue (0 when sending

@@ -23,6 +23,9 @@ class LlmSettings(ConcernSettings):
     # Voice notes: transcribed at {LLM_BASE_URL}/audio/transcriptions before the reply.
     llm_transcription_enabled: bool = False
     llm_transcription_model: str = Field("whisper-1", min_length=1)
+    # The model sees images (sent as image parts); otherwise an image gets a reply
+    # saying it cannot be seen.
+    llm_vision: bool = False
 
     @field_validator("llm_base_url")
     @classmethod

@@ -13,12 +13,15 @@ authenticated request, failed ones included.
 
 ``POST /v1/audio/transcriptions`` takes the multipart upload (``file``, ``model``) and
 answers ``{"text"}``: the next of ``transcripts``, else ``"transcript of <n> bytes"``;
-each upload is kept in ``transcriptions``.
+each upload is kept in ``transcriptions``. A user turn sent as content parts (vision)
+is answered ``"LLM: <text> [<n> image(s): <types>]"``; an image part that is not a
+base64 ``data:image/...`` URL is a 400.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 import time
 import uuid
@@ -41,6 +44,28 @@ class _Failure:
     status: int
     code: str | None
     retry_after: str | None = None
+
+
+def _parts(content: Any) -> tuple[str, list[str] | None]:
+    """A user turn's text and its images' content types (vision requests send content
+    as parts: ``text`` and ``image_url`` with a data URL); None for a malformed image."""
+    if isinstance(content, str):
+        return content, []
+    text, images = [], []
+    for part in content if isinstance(content, list) else []:
+        if part.get("type") == "text":
+            text.append(str(part.get("text", "")))
+        elif part.get("type") == "image_url":
+            url = str((part.get("image_url") or {}).get("url", ""))
+            head, _, data = url.partition(";base64,")
+            if not head.startswith("data:image/") or not data:
+                return "", None
+            try:
+                base64.b64decode(data, validate=True)
+            except ValueError:
+                return "", None
+            images.append(head.removeprefix("data:"))
+    return " ".join(text), images
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +151,12 @@ class FakeLLMServer:
             scripted = self.replies.popleft() if self.replies else None
         last_user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"),
                          "")
-        content = scripted if scripted is not None else f"LLM: {last_user}"
+        text, images = _parts(last_user)
+        if images is None:
+            return _error(400, "image_url must be an http(s) or base64 data URL",
+                          "invalid_request_error", "invalid_image_url")
+        seen = f" [{len(images)} image(s): {', '.join(images)}]" if images else ""
+        content = scripted if scripted is not None else f"LLM: {text}{seen}"
         await self._delay(self.delay_seconds)
         return JSONResponse({
             "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "model": model,

@@ -33,7 +33,7 @@ class ScriptedResponder:
 
     async def reply(
         self, conversation: Conversation, message: Message, history: Sequence[Message],
-        profile: object = None,
+        profile: object = None, images: object = (),
     ) -> str:
         self.calls.append([m.body for m in history])
         if self.failures:
