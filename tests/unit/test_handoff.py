@@ -10,6 +10,7 @@ from application.errors import ConcurrencyError, NotFound
 from application.policy import HandoffPolicy
 from application.ports.conversation_repository import ConversationRepository
 from application.ports.message_repository import MessageRepository
+from application.ports.responder import ResponderFailed
 from application.tasks import GenerateReplyPayload, SendMessagePayload
 from application.use_cases.generate_reply import GenerateReply
 from application.use_cases.handoff import (
@@ -23,6 +24,7 @@ from domain.conversation import ANY_AGENT, Conversation
 from domain.message import DeliveryStatus, Message
 from tests.unit.conftest import Fakes
 from tests.unit.splitting import SPLITTER
+from tests.unit.test_reply_failures import ScriptedResponder
 from tests.unit.test_use_cases import CHANNEL, CONTACT, OWNER, inbound
 
 POLICY = HandoffPolicy(keywords=frozenset({"human"}), timeout=timedelta(minutes=30))
@@ -150,3 +152,14 @@ async def test_another_owners_conversation_cannot_be_handed_off(fakes: Fakes) ->
     with pytest.raises(NotFound):
         await ReleaseConversation(fakes.uow(), fakes.clock).execute(
             ReleaseRequest("AC" + "9" * 32, c.id))
+
+
+async def test_the_fallback_flags_the_conversation_for_a_person(fakes: Fakes) -> None:
+    message_id = await receive(fakes, 1)
+    assert not (await conversation(fakes)).needs_person
+    responder = ScriptedResponder(ResponderFailed("400", retryable=False, error_code="bad"))
+    generate = GenerateReply(fakes.uow(), responder, fakes.queue, fakes.clock, fakes.ids,
+                             fakes.assistant)
+    reply = await generate.execute(GenerateReplyPayload(message_id))
+    assert reply.metadata["needs_person"] is True
+    assert (await conversation(fakes)).needs_person
