@@ -20,8 +20,8 @@ class AssistantSettings(ConcernSettings):
     assistant_handoff_timeout_minutes: int = Field(60, ge=0)
     # Sent when the lifecycle task closes a conversation (inside the 24-hour window only).
     assistant_closing_message: str | None = None
-    # How often the lifecycle task looks for idle and expired conversations.
-    assistant_lifecycle_interval_seconds: float = Field(60.0, gt=0)
+    # How often the lifecycle task looks for idle and expired conversations; 0: off.
+    assistant_lifecycle_interval_seconds: float = Field(60.0, ge=0)
 
     @field_validator("assistant_handoff_keywords", mode="before")
     @classmethod
