@@ -28,7 +28,9 @@ def _conversation_row(c: Conversation) -> dict[str, Any]:
         "id": c.id, "owner_id": c.owner_id, "contact": c.contact, "channel": c.channel,
         "status": ConversationStatus(c.status).value, "created_at": c.created_at,
         "updated_at": c.updated_at, "last_message_at": c.last_message_at,
-        "version": c.version,
+        "version": c.version, "holder": c.holder, "held_since": c.held_since,
+        "held_until": c.held_until, "needs_person": c.needs_person,
+        "closed_reason": c.closed_reason,
     }
 
 
@@ -37,7 +39,9 @@ def _conversation(row: Mapping[str, Any]) -> Conversation:
         id=row["id"], owner_id=row["owner_id"], contact=row["contact"], channel=row["channel"],
         status=ConversationStatus(row["status"]), created_at=row["created_at"],
         updated_at=row["updated_at"], last_message_at=row["last_message_at"],
-        version=row["version"],
+        version=row["version"], holder=row["holder"], held_since=row["held_since"],
+        held_until=row["held_until"], needs_person=bool(row["needs_person"]),
+        closed_reason=row["closed_reason"],
     )
 
 
@@ -63,6 +67,12 @@ CONVERSATIONS: EntitySpec[Conversation] = EntitySpec(
         Column("updated_at", T),
         Column("last_message_at", T),
         Column("version", ColumnType.INTEGER),
+        # Migration 0005: handoff, the fallback's flag, why it closed.
+        Column("holder", S, 128, nullable=True),
+        Column("held_since", T, nullable=True),
+        Column("held_until", T, nullable=True),
+        Column("needs_person", ColumnType.BOOLEAN),
+        Column("closed_reason", S, 16, nullable=True),
     ),
     to_row=_conversation_row,
     from_row=_conversation,

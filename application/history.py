@@ -16,10 +16,10 @@ def within_budget(history: Sequence[Message], latest: Message, budget_chars: int
     """
     # Messages that arrived after ``latest`` are the next job's to answer.
     earlier = [m for m in history if m.id != latest.id and m.created_at <= latest.created_at]
-    remaining = budget_chars - len(latest.body)
+    remaining = budget_chars - len(latest.said)
     kept: list[Message] = []
     for message in reversed(earlier):
-        cost = len(message.body)
+        cost = len(message.said)
         if cost > remaining:
             break
         remaining -= cost

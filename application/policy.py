@@ -39,3 +39,29 @@ class AssistantPolicy:
             raise ValueError("the fallback message must not be empty")
         if self.history_budget_chars < 1 or self.history_fetch_limit < 1:
             raise ValueError("the history budget and fetch limit must be positive")
+
+
+DEFAULT_HANDOFF_KEYWORDS = frozenset({"human", "agent", "person", "atendente", "humano"})
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffPolicy:
+    """When a person takes over: the contact's keywords, and how long a hold lasts.
+
+    ``timeout`` None: a hold lasts until released.
+    """
+
+    keywords: frozenset[str] = field(default=DEFAULT_HANDOFF_KEYWORDS)
+    timeout: timedelta | None = timedelta(minutes=60)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPolicy:
+    """What the assistant does with inbound media before replying.
+
+    ``transcribe_audio``: voice notes are transcribed (a ``transcribe_audio`` job) and the
+    model answers the transcript. ``vision``: images go to the model as image parts.
+    """
+
+    transcribe_audio: bool = False
+    vision: bool = False

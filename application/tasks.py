@@ -179,3 +179,22 @@ class PeriodicSpec:
 
 class PeriodicUseCase(Protocol):
     async def execute(self) -> object: ...
+
+
+TRANSCRIBE_AUDIO = "transcribe_audio"
+
+
+@dataclass(frozen=True, slots=True)
+class TranscribeAudioPayload:
+    message_id: str
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> TranscribeAudioPayload:
+        return cls(_required_str(payload, "message_id"))
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"message_id": self.message_id}
+
+    @property
+    def dedup_key(self) -> str:
+        return f"{TRANSCRIBE_AUDIO}:{self.message_id}"

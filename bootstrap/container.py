@@ -14,21 +14,25 @@ from lagom import Container
 
 from adapters.console.sender import ConsoleMessageSender
 from adapters.echo.responder import EchoResponder
+from adapters.observability.conversation_metrics import OtelConversationMetrics
 from adapters.observability.httpx_transport import TracingTransport
 from adapters.observability.sender import ObservedMessageSender
 from adapters.system.clock import SystemClock
 from adapters.system.ids import UlidGenerator
 from adapters.twilio.long_text import GraphemeTextSplitter
 from application.channel_policy import ChannelPolicy
-from application.policy import AssistantPolicy, ConversationPolicy
+from application.policy import AssistantPolicy, ConversationPolicy, HandoffPolicy, MediaPolicy
 from application.ports.assistant_profiles import AssistantProfiles, SameForEveryOwner
 from application.ports.blob_store import BlobStore
 from application.ports.clock import Clock
+from application.ports.conversation_metrics import ConversationMetrics
 from application.ports.id_generator import IdGenerator
 from application.ports.media_fetcher import MediaFetcher
 from application.ports.message_sender import MessageSender
 from application.ports.responder import Responder
 from application.ports.text_splitter import TextSplitter
+from application.ports.transcriber import NoTranscriber, Transcriber
+from application.use_cases.close_conversations import LifecyclePolicy
 from bootstrap.module import Composition, Module
 from bootstrap.modules import compose_for
 from bootstrap.persistence import bind_persistence
@@ -78,6 +82,17 @@ def build_container(
         fallback_message=settings.assistant_fallback_message,
         history_budget_chars=settings.llm_history_budget_chars,
     )
+    handoff_minutes = settings.assistant_handoff_timeout_minutes
+    container[HandoffPolicy] = HandoffPolicy(
+        keywords=frozenset(k.casefold() for k in settings.assistant_handoff_keywords),
+        timeout=timedelta(minutes=handoff_minutes) if handoff_minutes else None,
+    )
+    container[MediaPolicy] = MediaPolicy(
+        transcribe_audio=settings.llm_transcription_enabled,
+        vision=settings.llm_vision and settings.llm_provider == "openai")
+    container[LifecyclePolicy] = LifecyclePolicy(
+        closing_message=settings.assistant_closing_message)
+    container[ConversationMetrics] = OtelConversationMetrics(telemetry.meter)
     # An identity module rebinds this with owners' own settings (module.bind runs last).
     container[AssistantProfiles] = SameForEveryOwner()
     bind_persistence(container, settings, resources)
@@ -160,6 +175,7 @@ def _bind_media(container: Container, settings: Settings, resources: Resources) 
 
 def _bind_responder(container: Container, settings: Settings, resources: Resources) -> None:
     if settings.llm_provider == "echo":
+        container[Transcriber] = NoTranscriber()
         container[Responder] = EchoResponder()
         return
     from adapters.openai.responder import DEFAULT_SYSTEM_PROMPT, OpenAICompatibleResponder
@@ -171,6 +187,15 @@ def _bind_responder(container: Container, settings: Settings, resources: Resourc
     )
     resources.closers.append(client.aclose)
     key = settings.llm_api_key
+    if settings.llm_transcription_enabled:
+        from adapters.openai.transcriber import OpenAICompatibleTranscriber
+
+        container[Transcriber] = OpenAICompatibleTranscriber(
+            client=client, base_url=settings.effective_llm_base_url,
+            model=settings.llm_transcription_model,
+            api_key=key.get_secret_value() if key else None)
+    else:
+        container[Transcriber] = NoTranscriber()
     container[Responder] = OpenAICompatibleResponder(
         client=client,
         base_url=settings.effective_llm_base_url,

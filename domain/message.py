@@ -65,6 +65,8 @@ class DeliveryStatus(enum.StrEnum):
         return frozenset(s for s in DeliveryStatus if s.can_become(self))
 
 
+TRANSCRIPT = "transcript"
+
 FAILURES = frozenset({DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED, DeliveryStatus.CANCELED})
 
 _RANK = {
@@ -108,6 +110,18 @@ class Message:
     error_code: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     version: int = 1
+
+    @property
+    def said(self) -> str:
+        """What the message says: its text, then the transcript of its voice note if any.
+
+        A voice note arrives with an empty body; ``metadata["transcript"]`` is recorded by
+        the transcription task before the reply is generated.
+        """
+        transcript = self.metadata.get(TRANSCRIPT)
+        if not isinstance(transcript, str) or not transcript.strip():
+            return self.body
+        return f"{self.body}\n{transcript}" if self.body.strip() else transcript
 
     def with_status(
         self, new: DeliveryStatus, at: datetime, error_code: str | None = None

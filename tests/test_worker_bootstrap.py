@@ -42,7 +42,7 @@ def test_worker_settings_are_built_from_settings_when_arq_asks(
     assert cls.max_jobs == 3 and cls.job_completion_wait == 12
     assert cls.job_timeout > 30  # arq's own timeout sits above ours, so ours fires first
     assert cls.max_tries > 7  # above ours: our wrapper, not arq, dead-letters
-    assert [c.name for c in cls.cron_jobs] == ["periodic:sweep"]
+    assert [c.name for c in cls.cron_jobs] == ["periodic:sweep", "periodic:close_conversations"]
     assert callable(cls.on_startup) and callable(cls.on_shutdown)
 
 
@@ -70,7 +70,8 @@ def test_the_sweep_is_the_whatsapp_modules_periodic_task_on_its_setting(
     make_settings: MakeSettings, interval: float, expected: list[tuple[str, float]]
 ) -> None:
     container = build_container(make_settings(
-        queue_backend="memory", worker_sweep_interval_seconds=interval))
+        queue_backend="memory", worker_sweep_interval_seconds=interval,
+        assistant_lifecycle_interval_seconds=0))
     assert [(p.name, p.interval) for p in build_periodic(container)] == expected
 
 
@@ -78,16 +79,17 @@ def test_every_composed_modules_periodic_task_is_scheduled(make_settings: MakeSe
     container = build_container(make_settings(queue_backend="memory"),
                                 modules=[WHATSAPP, BILLING])
     assert [(p.name, p.interval) for p in build_periodic(container)] == [
-        ("sweep", 60.0), ("billing.count_open_invoices", 1.0)]
+        ("sweep", 60.0), ("close_conversations", 60.0), ("billing.count_open_invoices", 1.0)]
 
 
 def test_arq_gets_one_cron_job_per_periodic_task(make_settings: MakeSettings) -> None:
     settings = make_settings(queue_backend="arq", worker_sweep_interval_seconds=0)
     cls: Any = arq_worker_settings(settings, modules=[WHATSAPP, BILLING])
-    assert [c.name for c in cls.cron_jobs] == ["periodic:billing.count_open_invoices"]
+    assert [c.name for c in cls.cron_jobs] == [
+        "periodic:close_conversations", "periodic:billing.count_open_invoices"]
     assert [f.name for f in cls.functions] == [
         DISPATCH, "generate_reply", "send_message", "download_media", "apply_status",
-        "billing.mark_invoice_paid"]
+        "transcribe_audio", "billing.mark_invoice_paid"]
 
 
 @pytest.mark.parametrize(("every", "field", "slots"), [
@@ -134,7 +136,8 @@ def test_without_a_task_that_finds_its_lost_work_there_is_no_sweep(
 async def test_the_sweep_resolves_every_declared_finder_afresh(
     make_settings: MakeSettings,
 ) -> None:
-    container = build_container(make_settings(queue_backend="memory", database_backend="memory"))
+    container = build_container(make_settings(queue_backend="memory", database_backend="memory",
+                                              assistant_lifecycle_interval_seconds=0))
     try:
         first, second = container[StalledWorkFinders], container[StalledWorkFinders]
         assert set(first.by_task) == {"generate_reply", "send_message"}

@@ -8,7 +8,7 @@ the caller's owner. Lists page with an opaque cursor: ``?limit=&cursor=`` in,
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query
@@ -66,12 +66,22 @@ class ConversationOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     last_message_at: datetime
+    holder: str = Field("bot", description="'bot', or the agent id holding the conversation")
+    held_since: datetime | None = None
+    held_until: datetime | None = Field(None, description="when the hold times out, if ever")
+    needs_person: bool = Field(False, description="the assistant gave up on a reply")
+    closed_reason: str | None = None
 
     @classmethod
-    def of(cls, c: Conversation) -> ConversationOut:
+    def of(cls, c: Conversation, now: datetime | None = None) -> ConversationOut:
+        # A hold past its end has timed out back to the bot, whatever the row still says.
+        holder = c.held_by(now or datetime.now(UTC))
         return cls(id=c.id, contact=c.contact, channel=c.channel, status=str(c.status),
                    created_at=c.created_at, updated_at=c.updated_at,
-                   last_message_at=c.last_message_at)
+                   last_message_at=c.last_message_at, holder=holder or "bot",
+                   held_since=c.held_since if holder else None,
+                   held_until=c.held_until if holder else None,
+                   needs_person=c.needs_person, closed_reason=c.closed_reason)
 
 
 class LocationOut(BaseModel):

@@ -9,6 +9,7 @@ WhatsApp profile name.
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -17,7 +18,8 @@ import httpx
 
 from adapters.openai.errors import is_retryable, retry_after_seconds
 from adapters.openai.prompt import profile_name, render_system_prompt
-from application.ports.responder import ResponderFailed
+from application.ports.assistant_profiles import AssistantProfile
+from application.ports.responder import Image, ResponderFailed
 from domain.conversation import Conversation
 from domain.message import Direction, Message
 
@@ -51,12 +53,26 @@ class OpenAICompatibleResponder:
         return f"OpenAICompatibleResponder(url={self._url!r}, model={self._model!r})"
 
     async def reply(
-        self, conversation: Conversation, message: Message, history: Sequence[Message]
+        self, conversation: Conversation, message: Message, history: Sequence[Message],
+        profile: AssistantProfile | None = None, images: Sequence[Image] = (),
     ) -> str:
         headers = {"Accept": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        body = {"model": self._model, "messages": self._messages(message, history)}
+        owner = profile or AssistantProfile()
+        body: dict[str, Any] = {
+            "model": owner.model or self._model,
+            "messages": self._messages(message, history, owner),
+        }
+        if images:
+            chat = body["messages"]
+            # The message's own turn (the last, when it has text) becomes text + images.
+            text = message.said.strip()
+            if text and chat[-1]["role"] == "user":
+                chat.pop()
+            chat.append(_user_turn_with_images(text, images))
+        if owner.temperature is not None:
+            body["temperature"] = owner.temperature
         try:
             response = await self._client.post(self._url, json=body, headers=headers)
         except httpx.HTTPError as exc:
@@ -66,16 +82,20 @@ class OpenAICompatibleResponder:
             ) from exc
         return self._content(response)
 
-    def _messages(self, message: Message, history: Sequence[Message]) -> list[dict[str, str]]:
+    def _messages(self, message: Message, history: Sequence[Message],
+                  owner: AssistantProfile) -> list[dict[str, str]]:
         turns = list(history)
         if not turns or turns[-1].id != message.id:
             turns.append(message)  # the port promises history ends with it; do not rely on it
-        system = render_system_prompt(self._system_prompt, profile_name(message, turns))
+        template = owner.system_prompt or self._system_prompt
+        system = render_system_prompt(template, profile_name(message, turns))
+        if owner.reply_language:
+            system += f"\nAlways reply in {owner.reply_language}."
         chat = [{"role": "system", "content": system}]
         for turn in turns:
-            if turn.body.strip():
+            if turn.said.strip():
                 role = "user" if turn.direction is Direction.INBOUND else "assistant"
-                chat.append({"role": role, "content": turn.body})
+                chat.append({"role": role, "content": turn.said})
         return chat
 
     def _content(self, response: httpx.Response) -> str:
@@ -105,6 +125,16 @@ class OpenAICompatibleResponder:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text
+
+
+def _user_turn_with_images(text: str, images: Sequence[Image]) -> dict[str, Any]:
+    """A user turn as content parts: the text, then each image as a data URL."""
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    for image in images:
+        encoded = base64.b64encode(image.data).decode("ascii")
+        parts.append({"type": "image_url",
+                      "image_url": {"url": f"data:{image.content_type};base64,{encoded}"}})
+    return {"role": "user", "content": parts}
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from application.errors import ApplicationError
+from application.ports.assistant_profiles import AssistantProfile
 from domain.conversation import Conversation
 from domain.message import Message
 
@@ -16,6 +17,14 @@ class Reply:
 
     text: str
     media_urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """An image the contact sent, downloaded: for a vision-capable model."""
+
+    content_type: str
+    data: bytes
 
 
 class ResponderFailed(ApplicationError):
@@ -42,9 +51,13 @@ class Responder(Protocol):
 
     ``history`` is oldest first and ends with ``message``; the caller has already cut it to
     its budget. Answers the text, or a ``Reply`` to attach media. Raises ``ResponderFailed``
-    when the model service fails.
+    when the model service fails. ``profile``: the owner's assistant settings; its fields
+    that are set (system prompt, model, temperature, reply language) override the
+    responder's own for this call. ``images``: the images ``message`` carries, given only
+    when the deployment's model can see them.
     """
 
     async def reply(
-        self, conversation: Conversation, message: Message, history: Sequence[Message]
+        self, conversation: Conversation, message: Message, history: Sequence[Message],
+        profile: AssistantProfile | None = None, images: Sequence[Image] = (),
     ) -> str | Reply: ...

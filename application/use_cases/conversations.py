@@ -40,8 +40,10 @@ async def open_conversation(
     Runs inside the caller's open unit of work; concurrent callers end up with one row.
     """
     current = await uow.repository(ConversationRepository).get_open(owner_id, contact)
-    if current is not None and current.is_stale(now, policy.idle_timeout, policy.expiration):
-        await uow.repository(ConversationRepository).update(current.closed(now))
+    reason = (current.stale_reason(now, policy.idle_timeout, policy.expiration)
+              if current is not None else None)
+    if current is not None and reason is not None:
+        await uow.repository(ConversationRepository).update(current.closed(now, reason))
         current = None
     if current is not None:
         return current

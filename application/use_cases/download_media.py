@@ -6,6 +6,8 @@ item as soon as it is stored, so a retried job fetches only what is still missin
 refused item (too large, a type not allowed, gone) is recorded and skipped; a provider or
 store that is down fails the job, which is retried with backoff and never holds up other
 messages' jobs. The reply is queued once every item is settled: it sees the blob keys.
+With ``MediaPolicy.transcribe_audio``, a message carrying audio goes to the
+``transcribe_audio`` job instead, which queues the reply once it has the transcript.
 """
 
 from __future__ import annotations
@@ -16,14 +18,22 @@ from functools import partial
 from typing import Any
 
 from application.errors import PermanentJobError
+from application.policy import MediaPolicy
 from application.ports.blob_store import BlobStore
 from application.ports.clock import Clock
 from application.ports.job_queue import JobQueue
 from application.ports.media_fetcher import MediaFetcher, MediaRejected
 from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
-from application.tasks import GENERATE_REPLY, DownloadMediaPayload, GenerateReplyPayload
+from application.tasks import (
+    GENERATE_REPLY,
+    TRANSCRIBE_AUDIO,
+    DownloadMediaPayload,
+    GenerateReplyPayload,
+    TranscribeAudioPayload,
+)
 from application.use_cases.conversations import retry_on_conflict
+from application.use_cases.transcribe_audio import audio_items
 from domain.message import Direction, Message
 
 log = logging.getLogger(__name__)
@@ -44,8 +54,10 @@ class DownloadInboundMedia:
         blobs: BlobStore,
         queue: JobQueue,
         clock: Clock,
+        media: MediaPolicy | None = None,
     ) -> None:
         self._uow = uow
+        self._media = media or MediaPolicy()
         self._fetcher = fetcher
         self._blobs = blobs
         self._queue = queue
@@ -69,14 +81,18 @@ class DownloadInboundMedia:
                 self._record, message.id, index,
                 {"blob_key": key, "stored_type": fetched.content_type,
                  "size": len(fetched.data)}))
-        payload = GenerateReplyPayload(message.id)
+        final = await self._load(request.message_id)
+        # A voice note is transcribed first; that job queues the reply in turn.
+        next_job: GenerateReplyPayload | TranscribeAudioPayload = GenerateReplyPayload(message.id)
+        task = GENERATE_REPLY
+        if self._media.transcribe_audio and audio_items(final):
+            next_job, task = TranscribeAudioPayload(message.id), TRANSCRIBE_AUDIO
         await self._queue.enqueue(
-            GENERATE_REPLY, payload.to_payload(), dedup_key=payload.dedup_key,
+            task, next_job.to_payload(), dedup_key=next_job.dedup_key,
             headers={"correlation_id": message.provider_sid or message.id,
                      "owner_id": message.owner_id,
                      "conversation_id": message.conversation_id},
         )
-        final = await self._load(request.message_id)
         return [str(i["blob_key"]) for i in final.metadata.get("media", []) if "blob_key" in i]
 
     async def _load(self, message_id: str) -> Message:

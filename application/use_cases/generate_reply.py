@@ -13,26 +13,41 @@ as before.
 When the responder fails retryably, the job fails and is retried with backoff. When it
 fails for good, or on the job's last attempt, the contact gets the fallback message
 instead, stored as THE reply (so once, however often the job runs) and marked
-``needs_person`` in its metadata so the read API shows the conversation needs a person.
+``needs_person`` in its metadata and on the conversation, so the read API shows that a
+person should take it.
+
+No reply is generated while a person holds the conversation, when the message asks for
+one, or when the owner's profile turns answers off (``reply_gate``).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 from application.attempt import current_attempt, is_last_attempt
 from application.errors import DeliveryFailed, PermanentJobError
 from application.history import within_budget
-from application.policy import AssistantPolicy
+from application.policy import AssistantPolicy, HandoffPolicy, MediaPolicy
+from application.ports.assistant_profiles import (
+    AssistantProfile,
+    AssistantProfiles,
+    SameForEveryOwner,
+)
+from application.ports.blob_store import BlobStore
 from application.ports.clock import Clock
 from application.ports.conversation_repository import ConversationRepository
 from application.ports.id_generator import IdGenerator
 from application.ports.job_queue import JobQueue
 from application.ports.message_repository import MessageRepository
-from application.ports.responder import Reply, Responder, ResponderFailed
+from application.ports.responder import Image, Reply, Responder, ResponderFailed
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SEND_MESSAGE, GenerateReplyPayload, SendMessagePayload
+from application.use_cases.conversations import retry_on_conflict
+from application.use_cases.reply_gate import skip_reason, store_skip
+from application.use_cases.reply_media import UNSUPPORTED_IMAGE, image_keys, load_images
 from application.use_cases.send_outbound import SendOutboundMessage
 from domain.conversation import Conversation
 from domain.message import DeliveryStatus, Direction, Message, MessageType
@@ -52,8 +67,16 @@ class GenerateReply:
         ids: IdGenerator,
         policy: AssistantPolicy,
         send_now: SendOutboundMessage | None = None,
+        profiles: AssistantProfiles | None = None,
+        handoff: HandoffPolicy | None = None,
+        media: MediaPolicy | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:
         self._uow = uow
+        self._media = media or MediaPolicy()
+        self._blobs = blobs
+        self._profiles = profiles or SameForEveryOwner()
+        self._handoff = handoff or HandoffPolicy()
         self._send_now = send_now
         self._responder = responder
         self._queue = queue
@@ -73,13 +96,15 @@ class GenerateReply:
             if reply is None:
                 conversation, history = await self._context(uow, inbound)
         if reply is None:
-            # The responder may be slow (an LLM): no transaction is held while it runs.
-            try:
-                text = await self._responder.reply(conversation, inbound, history)
-            except ResponderFailed as failure:
-                reply = await self._fallback(inbound, failure)
-            else:
-                reply = await self._store_reply(inbound, text)
+            profile = await self._profiles.for_owner(inbound.owner_id)
+            now = self._clock.now()
+            skip = skip_reason(profile, conversation, inbound, self._handoff.keywords, now)
+            if skip is not None:
+                log.info("no automatic reply to %s: %s", inbound.id, skip)
+                until = now + self._handoff.timeout if self._handoff.timeout else None
+                return await retry_on_conflict(
+                    partial(store_skip, self._uow, self._ids, inbound, skip, now, until))
+            reply = await self._answer(conversation, inbound, history, profile)
         # ``sending``: a multi-part send cut off between parts resumes (the send use case
         # decides whether a part is still in flight and then sends nothing).
         if reply.status in _UNSENT and (delay := await self._send_or_delay(reply)) is not None:
@@ -94,6 +119,22 @@ class GenerateReply:
             )
         return reply
 
+    async def _answer(self, conversation: Conversation, inbound: Message,
+                      history: list[Message], profile: AssistantProfile) -> Message:
+        images: list[Image] = []
+        if image_keys(inbound):
+            if not self._media.vision or self._blobs is None:
+                return await self._store_reply(inbound, UNSUPPORTED_IMAGE,
+                                               {"unsupported": "image"})
+            images = await load_images(self._blobs, inbound)
+        # The responder may be slow (an LLM): no transaction is held while it runs.
+        try:
+            text = await self._responder.reply(conversation, inbound, history, profile,
+                                               images)
+        except ResponderFailed as failure:
+            return await self._fallback(inbound, failure, profile)
+        return await self._store_reply(inbound, text)
+
     async def _send_or_delay(self, reply: Message) -> float | None:
         """Send in this job (None); else the delay of the send job to queue (0 when sending
         here is off, the provider's ``Retry-After`` when it failed retryably)."""
@@ -107,7 +148,9 @@ class GenerateReply:
             return failure.retry_after or 0.0
         return None
 
-    async def _fallback(self, inbound: Message, failure: ResponderFailed) -> Message:
+    async def _fallback(
+        self, inbound: Message, failure: ResponderFailed, profile: AssistantProfile
+    ) -> Message:
         """Re-raise while a retry may still succeed; otherwise store the fallback reply."""
         if failure.retryable and not is_last_attempt():
             attempt = current_attempt()
@@ -118,7 +161,9 @@ class GenerateReply:
                   "retries exhausted" if failure.retryable else "permanent failure",
                   extra={"error_code": failure.error_code})
         metadata = {"needs_person": True, "fallback_reason": failure.error_code or failure.code}
-        return await self._store_reply(inbound, self._policy.fallback_message, metadata)
+        return await retry_on_conflict(partial(
+            self._store_reply, inbound,
+            profile.fallback_message or self._policy.fallback_message, metadata))
 
     async def _context(
         self, uow: UnitOfWork, inbound: Message
@@ -159,6 +204,8 @@ class GenerateReply:
         async with self._uow as uow:
             messages = uow.repository(MessageRepository)
             if await messages.add_if_new(candidate):
+                if extra.get("needs_person") is True:
+                    await self._flag(uow, inbound.conversation_id, now)
                 await uow.commit()
                 return candidate
             # A concurrent run of this job stored its reply first; use that one.
@@ -167,3 +214,11 @@ class GenerateReply:
                 raise PermanentJobError(f"reply to {inbound.id} conflicted but is missing")
             log.info("reply to %s already stored as %s", inbound.id, existing.id)
             return existing
+
+    @staticmethod
+    async def _flag(uow: UnitOfWork, conversation_id: str, now: datetime) -> None:
+        # Versioned: a racing write to the conversation fails the unit, which is retried.
+        conversations = uow.repository(ConversationRepository)
+        current = await conversations.get_by_id(conversation_id)
+        if current is not None and not current.needs_person:
+            await conversations.update(current.flagged_for_person(now))

@@ -23,7 +23,7 @@ from application.tasks import (
 )
 from application.use_cases.conversations import open_conversation, retry_on_conflict
 from application.use_cases.download_media import pending_media
-from domain.conversation import Conversation, is_closure_request
+from domain.conversation import ClosedReason, Conversation, is_closure_request
 from domain.inbound_content import InboundContent
 from domain.message import DeliveryStatus, Direction, Message
 from domain.text import MAX_BODY_CHARS, check_text
@@ -111,7 +111,7 @@ class ReceiveInboundMessage:
                 if await messages.add_if_new(message):
                     touched = conversation.touched(now)
                     if is_closure_request(request.body, self._policy.closure_keywords):
-                        touched = touched.closed(now)
+                        touched = touched.closed(now, ClosedReason.CONTACT)
                     await conversations.update(touched)
                     await uow.commit()
                     return message, False, True

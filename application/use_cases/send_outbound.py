@@ -39,12 +39,14 @@ from application.errors import (
     StorageUnavailable,
 )
 from application.ports.clock import Clock
+from application.ports.conversation_repository import ConversationRepository
 from application.ports.message_repository import MessageRepository
 from application.ports.message_sender import MessageSender, OutboundEnvelope
 from application.ports.text_splitter import TextSplitter
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SendMessagePayload
 from application.use_cases.conversations import retry_on_conflict
+from application.use_cases.handoff import HANDED_OFF, is_bot_message
 from application.use_cases.window import contact_block, window_is_open
 from domain.delivery_errors import Outcome
 from domain.message import DeliveryStatus, Direction, Message
@@ -120,12 +122,14 @@ class SendOutboundMessage:
             if message is None or message.direction is not Direction.OUTBOUND:
                 raise PermanentJobError(f"no outbound message {message_id}")
             progress = PartProgress.from_metadata(message.metadata)
+            if message.status is DeliveryStatus.PENDING and progress is None:
+                message = await self._apply_holder(uow, message)
             if message.status is DeliveryStatus.PENDING:
                 message = await self._apply_block(uow, message)
                 if message.status is DeliveryStatus.PENDING:
                     message = await self._apply_window(uow, message)
-                if message.status is DeliveryStatus.FAILED:
-                    return DeliveryStatus.FAILED
+                if message.status.is_failure:
+                    return message.status
                 if progress is None:
                     progress = PartProgress(len(self._parts(message)))
             elif (message.status is _CLAIMED and progress is not None
@@ -150,6 +154,31 @@ class SendOutboundMessage:
             await uow.commit()
         index = progress.next_index
         return _Claim(claimed, index, self._envelope(claimed, index), index + 1 >= progress.total)
+
+    async def _apply_holder(self, uow: UnitOfWork, message: Message) -> Message:
+        """CANCELED (stored) when a person holds the conversation and the bot wrote it.
+
+        Otherwise the conversation row is rewritten at its version in this same unit as
+        the claim: a handoff committed since it was read makes this unit fail
+        (``ConcurrencyError``) and the retry sees it. So no bot message is claimed, hence
+        sent, after a handoff was recorded.
+        """
+        if not is_bot_message(message):
+            return message  # an agent's message goes out whoever holds the conversation
+        conversations = uow.repository(ConversationRepository)
+        conversation = await conversations.get_by_id(message.conversation_id)
+        if conversation is None:
+            return message
+        if conversation.held_by(self._clock.now()) is None:
+            await conversations.update(conversation)
+            return message
+        log.info("message %s not sent: a person holds the conversation", message.id)
+        await uow.repository(MessageRepository).compare_and_set_status(
+            message.id, {DeliveryStatus.PENDING}, DeliveryStatus.CANCELED, self._clock.now(),
+            error_code=HANDED_OFF,
+        )
+        await uow.commit()
+        return replace(message, status=DeliveryStatus.CANCELED, error_code=HANDED_OFF)
 
     async def _apply_block(self, uow: UnitOfWork, message: Message) -> Message:
         """FAILED (stored) when the contact opted out or is unreachable and has not written

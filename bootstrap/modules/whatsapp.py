@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from fastapi import APIRouter
 from lagom import Container
 
-from adapters.fastapi import internal_api, webhooks
+from adapters.fastapi import handoff_api, internal_api, webhooks
 from adapters.fastapi.signature import OwnerLookup, TrustedProxies, TwilioOwner
 from application.conversation_entities import CONVERSATIONS, MESSAGES
 from application.tasks import (
@@ -15,20 +15,27 @@ from application.tasks import (
     DOWNLOAD_MEDIA,
     GENERATE_REPLY,
     SEND_MESSAGE,
+    TRANSCRIBE_AUDIO,
     ApplyStatusPayload,
     DownloadMediaPayload,
     GenerateReplyPayload,
+    PeriodicSpec,
+    Resolver,
     SendMessagePayload,
     TaskSpec,
+    TranscribeAudioPayload,
 )
+from application.use_cases.close_conversations import CloseStaleConversations
 from application.use_cases.download_media import DownloadInboundMedia
 from application.use_cases.generate_reply import GenerateReply
+from application.use_cases.handoff import HandOffConversation, ReleaseConversation
 from application.use_cases.queue_outbound import QueueOutboundMessage
 from application.use_cases.read_conversations import ListConversationMessages, ListConversations
 from application.use_cases.receive_inbound import ReceiveInboundMessage
 from application.use_cases.record_delivery_status import ApplyEarlyStatus, RecordDeliveryStatus
 from application.use_cases.send_outbound import SendOutboundMessage
 from application.use_cases.stalled_messages import RepliesNeverGenerated, RepliesNeverSent
+from application.use_cases.transcribe_audio import TranscribeAudio
 from bootstrap.module import Module, Routing
 from bootstrap.persistence import with_repositories
 from bootstrap.settings import Settings
@@ -86,7 +93,16 @@ def routers(container: Container) -> Sequence[APIRouter]:
             queue_outbound=use_case(QueueOutboundMessage),
             channel_for=channel_for,
         ),
+        handoff_api.make_router(
+            authenticate=routing.authenticate,
+            hand_off=use_case(HandOffConversation),
+            release=use_case(ReleaseConversation),
+        ),
     ]
+
+
+def _lifecycle_interval(resolve: Resolver) -> float:
+    return resolve(Settings).assistant_lifecycle_interval_seconds
 
 
 MODULE = Module(
@@ -105,6 +121,11 @@ MODULE = Module(
         TaskSpec(DOWNLOAD_MEDIA, DownloadMediaPayload, DownloadInboundMedia),
         # A status callback that beat its send's MessageSid into the database.
         TaskSpec(APPLY_STATUS, ApplyStatusPayload, ApplyEarlyStatus),
+        # A voice note is transcribed between its download and its reply.
+        TaskSpec(TRANSCRIBE_AUDIO, TranscribeAudioPayload, TranscribeAudio),
     ),
+    # Closes idle and expired conversations, with the owner's closing message.
+    periodic=(PeriodicSpec("close_conversations", _lifecycle_interval,
+                           CloseStaleConversations),),
     routers=routers,
 )

@@ -16,6 +16,7 @@ from pydantic import ValidationError, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from bootstrap.settings.api import ApiSettings
+from bootstrap.settings.assistant import AssistantSettings
 from bootstrap.settings.auth import DEFAULT_SECRET_KEY, MIN_SECRET_KEY_BYTES, AuthSettings
 from bootstrap.settings.channel import DEFAULT_MEDIA_TYPES, ChannelSettings
 from bootstrap.settings.conversation import ConversationSettings
@@ -59,7 +60,7 @@ _OWN_PREFIXES = ("API_", "DATABASE_", "QUEUE_", "TWILIO_", "SUPABASE_", "LLM_", 
 class Settings(
     ApiSettings, DatabaseSettings, QueueSettings, WorkerTuning, TwilioSettings, ChannelSettings,
     AuthSettings,
-    LlmSettings, ConversationSettings, ObservabilitySettings, ModuleSettings,
+    LlmSettings, AssistantSettings, ConversationSettings, ObservabilitySettings, ModuleSettings,
 ):
     model_config = SettingsConfigDict(
         env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore", case_sensitive=False

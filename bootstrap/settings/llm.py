@@ -20,6 +20,12 @@ class LlmSettings(ConcernSettings):
     llm_system_prompt: str | None = None
     llm_history_budget_chars: int = Field(6000, ge=1)
     assistant_fallback_message: str = Field(DEFAULT_FALLBACK_MESSAGE, pattern=r"\S")
+    # Voice notes: transcribed at {LLM_BASE_URL}/audio/transcriptions before the reply.
+    llm_transcription_enabled: bool = False
+    llm_transcription_model: str = Field("whisper-1", min_length=1)
+    # The model sees images (sent as image parts); otherwise an image gets a reply
+    # saying it cannot be seen.
+    llm_vision: bool = False
 
     @field_validator("llm_base_url")
     @classmethod
@@ -30,6 +36,9 @@ class LlmSettings(ConcernSettings):
     def _llm_is_configured(self) -> Self:
         if self.llm_provider == "openai" and not self.llm_model_name:
             raise ValueError("LLM_PROVIDER=openai needs LLM_MODEL_NAME")
+        if self.llm_transcription_enabled and self.llm_provider != "openai":
+            # The echo responder has no model service to transcribe with.
+            raise ValueError("LLM_TRANSCRIPTION_ENABLED needs LLM_PROVIDER=openai")
         return self
 
     @property

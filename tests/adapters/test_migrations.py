@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Column, Integer, MetaData, create_engine, inspect
+from sqlalchemy import Column, Integer, MetaData, create_engine, inspect, text
 
 from adapters.sqlalchemy.engine import sync_url
 from adapters.sqlalchemy.schema import build_metadata
@@ -121,3 +121,30 @@ def test_wta_migrate_on_postgres(
     url = sync_url(postgres_database)
     assert {"conversations", "messages"} <= tables(url)
     assert schema_diff(url, metadata) == []
+
+
+def test_0005_keeps_existing_conversations_and_reads_them_as_held_by_the_bot(
+    url: str,
+) -> None:
+    config = alembic_config(url)
+    command.upgrade(config, "0003")
+    engine = create_engine(url)
+    row = {"id": "01J00000000000000000000001", "owner_id": "AC1", "contact": "whatsapp:+1",
+           "channel": "whatsapp:+2", "status": "open", "created_at": "2026-01-01 00:00:00",
+           "updated_at": "2026-01-01 00:00:00", "last_message_at": "2026-01-01 00:00:00",
+           "version": 3}
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO conversations (id, owner_id, contact, channel, status, created_at,"
+                " updated_at, last_message_at, version) VALUES (:id, :owner_id, :contact,"
+                " :channel, :status, :created_at, :updated_at, :last_message_at, :version)"),
+                row)
+        command.upgrade(config, "head")
+        with engine.connect() as connection:
+            stored = connection.execute(text(
+                "SELECT id, version, holder, held_until, needs_person, closed_reason"
+                " FROM conversations")).one()
+    finally:
+        engine.dispose()
+    assert tuple(stored) == (row["id"], 3, None, None, False, None)

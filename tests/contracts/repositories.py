@@ -552,6 +552,39 @@ class ConversationRepositoryContract(_Base):
                 {"owner_id": OWNER, "contact": CONTACT}
             ) == 2
 
+    async def test_handoff_fields_round_trip(self, uow_factory: UowFactory) -> None:
+        stored = await self.stored_conversation(uow_factory)
+        held = replace(stored.handed_off("agent-7", T0, T0 + timedelta(minutes=30)),
+                       needs_person=True)
+        async with uow_factory() as uow:
+            held = await uow.repository(ConversationRepository).update(held)
+            await uow.commit()
+        async with uow_factory() as uow:
+            read = await uow.repository(ConversationRepository).get_by_id(stored.id)
+        assert read == held
+        assert read is not None and read.held_by(T0) == "agent-7"
+        assert read.held_until == T0 + timedelta(minutes=30) and read.needs_person
+        closed = read.released(T0).closed(T0 + timedelta(hours=1), "idle")
+        async with uow_factory() as uow:
+            await uow.repository(ConversationRepository).update(closed)
+            await uow.commit()
+        async with uow_factory() as uow:
+            again = await uow.repository(ConversationRepository).get_by_id(stored.id)
+        assert again is not None and again.holder is None and again.held_since is None
+        assert again.closed_reason == "idle" and not again.needs_person
+
+    async def test_open_conversations_are_queryable_by_age(self, uow_factory: UowFactory) -> None:
+        # What the lifecycle task asks: open ones whose last message is older than a cut.
+        old = await self.stored_conversation(uow_factory)
+        async with uow_factory() as uow:
+            page = await uow.repository(ConversationRepository).query(
+                [Condition("status", "eq", "open"),
+                 Condition("last_message_at", "lt", T0 + timedelta(seconds=1))])
+            none = await uow.repository(ConversationRepository).query(
+                [Condition("status", "eq", "open"), Condition("last_message_at", "lt", T0)])
+        assert [c.id for c in page.items] == [old.id]
+        assert list(none.items) == []
+
     async def test_second_open_conversation_is_refused(self, uow_factory: UowFactory) -> None:
         await self.stored_conversation(uow_factory)
         async with uow_factory() as uow:

@@ -56,6 +56,8 @@ class World:
             "TWILIO_PHONE_NUMBER": OUR_NUMBER,
             "WORKER_CONCURRENCY": "1",
             "WORKER_SWEEP_INTERVAL_SECONDS": "0",
+            # Off unless a test turns it on: its cron job would sit in arq's queue.
+            "ASSISTANT_LIFECYCLE_INTERVAL_SECONDS": "0",
             **extra,
         }
         self.settings = Settings(_env_file=None, **{k.lower(): v for k, v in self.values.items()})  # type: ignore[arg-type]

@@ -10,11 +10,18 @@ failures, and slow answers (``delay_seconds``, read when a request arrives). Req
 recorded on arrival, before any delay. Scripted failures (``fail_next``, ``script``) are
 answered in order, each with an optional ``Retry-After``; ``attempts`` counts every
 authenticated request, failed ones included.
+
+``POST /v1/audio/transcriptions`` takes the multipart upload (``file``, ``model``) and
+answers ``{"text"}``: the next of ``transcripts``, else ``"transcript of <n> bytes"``;
+each upload is kept in ``transcriptions``. A user turn sent as content parts (vision)
+is answered ``"LLM: <text> [<n> image(s): <types>]"``; an image part that is not a
+base64 ``data:image/...`` URL is a 400.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 import time
 import uuid
@@ -39,6 +46,36 @@ class _Failure:
     retry_after: str | None = None
 
 
+def _parts(content: Any) -> tuple[str, list[str] | None]:
+    """A user turn's text and its images' content types (vision requests send content
+    as parts: ``text`` and ``image_url`` with a data URL); None for a malformed image."""
+    if isinstance(content, str):
+        return content, []
+    text, images = [], []
+    for part in content if isinstance(content, list) else []:
+        if part.get("type") == "text":
+            text.append(str(part.get("text", "")))
+        elif part.get("type") == "image_url":
+            url = str((part.get("image_url") or {}).get("url", ""))
+            head, _, data = url.partition(";base64,")
+            if not head.startswith("data:image/") or not data:
+                return "", None
+            try:
+                base64.b64decode(data, validate=True)
+            except ValueError:
+                return "", None
+            images.append(head.removeprefix("data:"))
+    return " ".join(text), images
+
+
+@dataclass(frozen=True, slots=True)
+class Transcription:
+    model: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
 def _error(status: int, message: str, kind: str, code: str | None) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind, "code": code}},
                         status_code=status)
@@ -55,7 +92,13 @@ class FakeLLMServer:
         self._lock = threading.Lock()
         self.delay_seconds = 0.0
         self._stopping = threading.Event()
-        app = Starlette(routes=[Route("/v1/chat/completions", self._complete, methods=["POST"])])
+        # Voice notes: what each transcription request uploaded, and scripted transcripts.
+        self.transcriptions: list[Transcription] = []
+        self.transcripts: deque[str] = deque()
+        app = Starlette(routes=[
+            Route("/v1/chat/completions", self._complete, methods=["POST"]),
+            Route("/v1/audio/transcriptions", self._transcribe, methods=["POST"]),
+        ])
         self._http = ThreadedServer(app, "fake-llm")
 
     @property
@@ -108,7 +151,12 @@ class FakeLLMServer:
             scripted = self.replies.popleft() if self.replies else None
         last_user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"),
                          "")
-        content = scripted if scripted is not None else f"LLM: {last_user}"
+        text, images = _parts(last_user)
+        if images is None:
+            return _error(400, "image_url must be an http(s) or base64 data URL",
+                          "invalid_request_error", "invalid_image_url")
+        seen = f" [{len(images)} image(s): {', '.join(images)}]" if images else ""
+        content = scripted if scripted is not None else f"LLM: {text}{seen}"
         await self._delay(self.delay_seconds)
         return JSONResponse({
             "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "model": model,
@@ -116,6 +164,25 @@ class FakeLLMServer:
                          "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         })
+
+    async def _transcribe(self, request: Request) -> Response:
+        """Like the API: a multipart form with ``file`` and ``model``; ``{"text"}`` back."""
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return _error(401, "Incorrect API key provided.", "invalid_request_error",
+                          "invalid_api_key")
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            return _error(400, "multipart/form-data is required", "invalid_request_error", None)
+        form = await request.form()
+        upload, model = form.get("file"), form.get("model")
+        if isinstance(upload, str) or upload is None or not isinstance(model, str) or not model:
+            return _error(400, "file and model are required", "invalid_request_error", None)
+        data = await upload.read()
+        with self._lock:
+            self.transcriptions.append(Transcription(
+                model, upload.filename or "", upload.content_type or "", data))
+            scripted = self.transcripts.popleft() if self.transcripts else None
+        return JSONResponse({"text": scripted if scripted is not None
+                             else f"transcript of {len(data)} bytes"})
 
     async def _delay(self, seconds: float) -> None:
         # In slices, so stopping the server never waits out a long delay.

@@ -249,7 +249,8 @@ async def test_a_responder_can_attach_media_sent_with_the_first_part(fakes: Fake
 
     class _WithPicture:
         async def reply(self, conversation: Conversation, message: Message,
-                        history: Sequence[Message]) -> Reply:
+                        history: Sequence[Message], profile: object = None,
+                        images: object = ()) -> Reply:
             return Reply("Here it is. " + LONG, ("https://example.com/map.png",))
 
     fakes.responder = _WithPicture()  # type: ignore[assignment]

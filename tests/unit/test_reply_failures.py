@@ -32,7 +32,8 @@ class ScriptedResponder:
         self.calls: list[list[str]] = []
 
     async def reply(
-        self, conversation: Conversation, message: Message, history: Sequence[Message]
+        self, conversation: Conversation, message: Message, history: Sequence[Message],
+        profile: object = None, images: object = (),
     ) -> str:
         self.calls.append([m.body for m in history])
         if self.failures:

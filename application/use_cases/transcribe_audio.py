@@ -1,0 +1,110 @@
+"""Transcribe an inbound voice note, then queue its reply: the model answers what was said.
+
+Runs after the media download when transcription is on and the message carries stored
+audio. Each audio item's transcript is recorded on the item as soon as it is known (a
+retried job transcribes only what is missing), and the joined text goes to
+``metadata["transcript"]``, which ``Message.said`` gives the responder. A transcription
+that fails for good, or on the job's last attempt, is recorded as an error and the reply
+is still generated (from whatever the message says), so the contact is never left
+without one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+from application.attempt import is_last_attempt
+from application.errors import PermanentJobError
+from application.ports.blob_store import BlobStore
+from application.ports.clock import Clock
+from application.ports.job_queue import JobQueue
+from application.ports.message_repository import MessageRepository
+from application.ports.transcriber import Transcriber, TranscriptionFailed
+from application.ports.unit_of_work import UnitOfWork
+from application.tasks import GENERATE_REPLY, GenerateReplyPayload, TranscribeAudioPayload
+from application.use_cases.conversations import retry_on_conflict
+from domain.inbound_content import MediaKind
+from domain.message import TRANSCRIPT, Direction, Message
+
+log = logging.getLogger(__name__)
+
+
+def audio_items(message: Message) -> list[int]:
+    """Indexes of the stored audio items (downloaded, with a blob key)."""
+    return [i for i, item in enumerate(message.metadata.get("media") or [])
+            if isinstance(item, dict) and "blob_key" in item
+            and MediaKind.of(str(item.get("stored_type") or item.get("content_type") or ""))
+            is MediaKind.AUDIO]
+
+
+class TranscribeAudio:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        blobs: BlobStore,
+        transcriber: Transcriber,
+        queue: JobQueue,
+        clock: Clock,
+    ) -> None:
+        self._uow = uow
+        self._blobs = blobs
+        self._transcriber = transcriber
+        self._queue = queue
+        self._clock = clock
+
+    async def execute(self, request: TranscribeAudioPayload) -> str:
+        message = await self._load(request.message_id)
+        for index in audio_items(message):
+            item = message.metadata["media"][index]
+            if TRANSCRIPT in item or "transcript_error" in item:
+                continue
+            blob = await self._blobs.get(str(item["blob_key"]))
+            if blob is None:
+                await retry_on_conflict(partial(
+                    self._record, message.id, index, {"transcript_error": "blob missing"}))
+                continue
+            try:
+                text = await self._transcriber.transcribe(blob.data, blob.content_type)
+            except TranscriptionFailed as failure:
+                if failure.retryable and not is_last_attempt():
+                    raise
+                log.warning("voice note %d of %s not transcribed: %s", index, message.id,
+                            failure)
+                await retry_on_conflict(partial(
+                    self._record, message.id, index, {"transcript_error": str(failure)}))
+                continue
+            await retry_on_conflict(partial(
+                self._record, message.id, index, {TRANSCRIPT: text.strip()}))
+        final = await self._load(request.message_id)
+        payload = GenerateReplyPayload(final.id)
+        await self._queue.enqueue(
+            GENERATE_REPLY, payload.to_payload(), dedup_key=payload.dedup_key,
+            headers={"correlation_id": final.provider_sid or final.id,
+                     "owner_id": final.owner_id, "conversation_id": final.conversation_id},
+        )
+        return str(final.metadata.get(TRANSCRIPT, ""))
+
+    async def _load(self, message_id: str) -> Message:
+        async with self._uow as uow:
+            message = await uow.repository(MessageRepository).get_by_id(message_id)
+        if message is None or message.direction is not Direction.INBOUND:
+            raise PermanentJobError(f"no inbound message {message_id}")
+        return message
+
+    async def _record(self, message_id: str, index: int, fields: dict[str, Any]) -> None:
+        async with self._uow as uow:
+            message = await uow.repository(MessageRepository).get_by_id(message_id)
+            if message is None:
+                raise PermanentJobError(f"inbound message {message_id} is gone")
+            media = [dict(item) for item in message.metadata.get("media", [])]
+            media[index].update(fields)
+            spoken = [str(m[TRANSCRIPT]) for m in media if m.get(TRANSCRIPT)]
+            metadata = {**message.metadata, "media": media}
+            if spoken:
+                metadata[TRANSCRIPT] = "\n".join(spoken)
+            await uow.repository(MessageRepository).update(replace(
+                message, metadata=metadata, updated_at=self._clock.now()))
+            await uow.commit()
