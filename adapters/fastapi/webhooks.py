@@ -62,9 +62,12 @@ def make_router(
             form = parse_form(await request.body(), max_form_fields)
         except FormRefused as refused:
             return envelope(request, refused.status, refused.code, refused.detail)
-        owner = owners(str(form.get("AccountSid") or "") or None)
+        # The owner of this account and number (a disabled owner, or a number of another
+        # owner, is none): refused before anything is stored.
+        owner = await owners(str(form.get("AccountSid") or "") or None,
+                             str(form.get("To") or "") or None)
         if owner is None:
-            return envelope(request, 403, "UNKNOWN_OWNER", "unknown Twilio account")
+            return envelope(request, 403, "UNKNOWN_OWNER", "unknown Twilio account or number")
         if validate_signature and not signature_is_valid(
             request, form, owner, public_base_url, trusted_proxies
         ):
