@@ -85,10 +85,6 @@ def build_container(
         fallback_message=settings.assistant_fallback_message,
         history_budget_chars=settings.llm_history_budget_chars,
     )
-    # An identity module rebinds this with owners' own settings (module.bind runs last).
-    container[AssistantProfiles] = SameForEveryOwner()
-    # One owner from the TWILIO_* settings; an identity module rebinds it with stored ones.
-    container[OwnerDirectory] = SingleOwnerDirectory(default_owner(settings))
     bind_persistence(container, settings, resources)
     bind_queue(container, settings, resources)
     bind_sweep(container, settings)
@@ -102,7 +98,19 @@ def build_container(
             container[type(own)] = own
         if module.bind is not None:
             module.bind(container, own)
+    _bind_unless_a_module_did(container, settings)
     return container
+
+
+def _bind_unless_a_module_did(container: Container, settings: Settings) -> None:
+    """Kernel ports a module may provide instead (Lagom refuses a second definition, so
+    the kernel's comes after the modules' binds, only where none bound one)."""
+    defined = container.defined_types
+    if AssistantProfiles not in defined:
+        container[AssistantProfiles] = SameForEveryOwner()
+    if OwnerDirectory not in defined:
+        # One owner from the TWILIO_* settings; an identity module binds stored ones.
+        container[OwnerDirectory] = SingleOwnerDirectory(default_owner(settings))
 
 
 def default_owner(settings: Settings) -> ChannelOwner:
