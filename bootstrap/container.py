@@ -33,6 +33,7 @@ from application.ports.owner_directory import (
     SingleOwnerDirectory,
     bare_number,
 )
+from application.ports.reply_allowance import ReplyAllowance, Unlimited
 from application.ports.responder import Responder
 from application.ports.text_splitter import TextSplitter
 from bootstrap.channel_owners import OwnerRoutedMediaFetcher, OwnerRoutedSender
@@ -108,6 +109,8 @@ def _bind_unless_a_module_did(container: Container, settings: Settings) -> None:
     defined = container.defined_types
     if AssistantProfiles not in defined:
         container[AssistantProfiles] = SameForEveryOwner()
+    if ReplyAllowance not in defined:
+        container[ReplyAllowance] = Unlimited()
     if OwnerDirectory not in defined:
         # One owner from the TWILIO_* settings; an identity module binds stored ones.
         container[OwnerDirectory] = SingleOwnerDirectory(default_owner(settings))

@@ -30,6 +30,7 @@ from application.ports.conversation_repository import ConversationRepository
 from application.ports.id_generator import IdGenerator
 from application.ports.job_queue import JobQueue
 from application.ports.message_repository import MessageRepository
+from application.ports.reply_allowance import ReplyAllowance
 from application.ports.responder import Reply, Responder, ResponderFailed
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SEND_MESSAGE, GenerateReplyPayload, SendMessagePayload
@@ -52,8 +53,10 @@ class GenerateReply:
         ids: IdGenerator,
         policy: AssistantPolicy,
         send_now: SendOutboundMessage | None = None,
+        allowance: ReplyAllowance | None = None,
     ) -> None:
         self._uow = uow
+        self._allowance = allowance
         self._send_now = send_now
         self._responder = responder
         self._queue = queue
@@ -72,6 +75,8 @@ class GenerateReply:
             reply = await messages.get_reply_to(inbound.id)
             if reply is None:
                 conversation, history = await self._context(uow, inbound)
+        if reply is None and self._allowance is not None:
+            reply = await self._withheld(inbound)
         if reply is None:
             # The responder may be slow (an LLM): no transaction is held while it runs.
             try:
@@ -93,6 +98,22 @@ class GenerateReply:
                 headers={"correlation_id": inbound.provider_sid or inbound.id},
             )
         return reply
+
+    async def _withheld(self, inbound: Message) -> Message | None:
+        """The stored stand-in when the owner's plan allows no reply now (None: it does).
+
+        Stored as the reply so the sweep does not queue the job again: the plan's notice
+        (sent), or an empty canceled reply (never sent)."""
+        assert self._allowance is not None
+        allowance = await self._allowance.take(inbound.owner_id)
+        if allowance.reply:
+            return None
+        log.info("reply to %s withheld: over the owner's quota", inbound.id,
+                 extra={"notice": allowance.notice is not None})
+        if allowance.notice:
+            return await self._store_reply(inbound, allowance.notice, {"over_quota": True})
+        return await self._store_reply(inbound, "", {"over_quota": True},
+                                       status=DeliveryStatus.CANCELED)
 
     async def _send_or_delay(self, reply: Message) -> float | None:
         """Send in this job (None); else the delay of the send job to queue (0 when sending
@@ -134,7 +155,8 @@ class GenerateReply:
         return conversation, within_budget(history, inbound, self._policy.history_budget_chars)
 
     async def _store_reply(
-        self, inbound: Message, answer: str | Reply, metadata: dict[str, object] | None = None
+        self, inbound: Message, answer: str | Reply, metadata: dict[str, object] | None = None,
+        status: DeliveryStatus = DeliveryStatus.PENDING,
     ) -> Message:
         now = self._clock.now()
         reply = answer if isinstance(answer, Reply) else Reply(answer)
@@ -150,7 +172,7 @@ class GenerateReply:
             body=reply.text,
             from_address=inbound.to_address,
             to_address=inbound.from_address,
-            status=DeliveryStatus.PENDING,
+            status=status,
             created_at=now,
             updated_at=now,
             reply_to_id=inbound.id,

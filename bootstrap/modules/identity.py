@@ -19,14 +19,17 @@ from application.identity.cipher import TokenCipher
 from application.identity.directory import StoredOwnerDirectory
 from application.identity.entities import IDENTITY_ENTITIES
 from application.identity.profiles import StoredAssistantProfiles
+from application.identity.quota import PlanAllowance, QuotaCounter
 from application.identity.store import OwnerStore
 from application.ports.assistant_profiles import AssistantProfiles
 from application.ports.clock import Clock
 from application.ports.owner_directory import OwnerDirectory
+from application.ports.reply_allowance import ReplyAllowance
 from application.ports.unit_of_work import UnitOfWork
 from bootstrap.module import Module
 from bootstrap.settings import Settings, SettingsError
 from bootstrap.settings.identity import IdentitySettings
+from bootstrap.telemetry import Telemetry
 
 DEFAULT_OWNER_NAME = "default"
 
@@ -67,6 +70,17 @@ def bind(container: Container, own: IdentitySettings) -> None:
     container[StoredOwnerDirectory] = directory
     container[OwnerDirectory] = directory
     container[AssistantProfiles] = StoredAssistantProfiles(directory)
+    refused = container[Telemetry].meter.create_counter(
+        "wta.quota.refused", unit="{reply}",
+        description="Replies an owner's plan refused over its monthly quota, by owner and "
+                    "whether the notice went instead")
+
+    def count_refusal(owner_id: str, notice: bool) -> None:
+        refused.add(1, {"owner_id": owner_id, "notice": notice})
+
+    counter = QuotaCounter(lambda: container[UnitOfWork], container[Clock])
+    container[QuotaCounter] = counter
+    container[ReplyAllowance] = PlanAllowance(directory, counter, count_refusal)
 
 
 def routers(container: Container) -> Sequence[APIRouter]:
