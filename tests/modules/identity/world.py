@@ -96,14 +96,16 @@ class World:
 
 @contextlib.asynccontextmanager
 async def two_owners(make_settings: MakeSettings, twilio: FakeTwilioServer,
-                     **overrides: Any) -> AsyncIterator[World]:
+                     migrated: bool = False, **overrides: Any) -> AsyncIterator[World]:
+    """``migrated``: the database is already there (a test migrated it its own way)."""
     twilio.account_sid, twilio.auth_token = A.account_sid, A.auth_token
     twilio.other_accounts[B.account_sid] = B.auth_token
     settings = make_settings(
         twilio_account_sid=A.account_sid, twilio_auth_token=A.auth_token,
         twilio_phone_number=A.address, twilio_api_base_url=twilio.base_url,
         **overrides)
-    migrate(settings)
+    if not migrated:
+        migrate(settings)
     container = build_container(settings, modules=[WHATSAPP, IDENTITY])
     app = create_app(settings, container, embedded_worker=False)
     lifespan = app.router.lifespan_context(app)
