@@ -27,11 +27,35 @@ from application.ports.owner_directory import OwnerDirectory
 from application.ports.reply_allowance import ReplyAllowance
 from application.ports.unit_of_work import UnitOfWork
 from bootstrap.module import Module
+from bootstrap.redaction import register_secret
 from bootstrap.settings import Settings, SettingsError
 from bootstrap.settings.identity import IdentitySettings
 from bootstrap.telemetry import Telemetry
 
 DEFAULT_OWNER_NAME = "default"
+
+
+class _ScrubbedCipher:
+    """Every token opened is registered with the log redactor, so it never reaches a
+    log line, whichever code would print it."""
+
+    def __init__(self, inner: TokenCipher) -> None:
+        self._inner = inner
+
+    def __repr__(self) -> str:
+        return repr(self._inner)
+
+    def seal(self, token: str) -> str:
+        register_secret(token)
+        return self._inner.seal(token)
+
+    def open(self, sealed: str) -> str:
+        token = self._inner.open(sealed)
+        register_secret(token)
+        return token
+
+    def reseal(self, sealed: str) -> str:
+        return self._inner.reseal(sealed)
 
 
 def token_cipher(settings: Settings, own: IdentitySettings) -> TokenCipher:
@@ -43,7 +67,7 @@ def token_cipher(settings: Settings, own: IdentitySettings) -> TokenCipher:
         # production), so a development database keeps opening its tokens.
         keys = [derived_key(settings.secret_key.get_secret_value())]
     try:
-        return FernetTokenCipher(keys)
+        return _ScrubbedCipher(FernetTokenCipher(keys))
     except ValueError as error:
         raise SettingsError(f"IDENTITY_TOKEN_KEYS: {error}") from None
 

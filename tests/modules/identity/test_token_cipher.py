@@ -41,3 +41,18 @@ def test_a_malformed_key_is_refused_without_echoing_it() -> None:
 def test_the_derived_key_is_stable_and_depends_on_the_secret() -> None:
     assert derived_key("s1") == derived_key("s1") != derived_key("s2")
     FernetTokenCipher([derived_key("s1")])  # a valid Fernet key
+
+
+def test_a_token_the_module_opens_is_scrubbed_from_log_lines() -> None:
+    from bootstrap.modules.identity import _ScrubbedCipher
+    from bootstrap.redaction import Redactor
+
+    token = "f0e1d2c3b4a5968778695a4b3c2d1e0f"  # the shape of a Twilio auth token
+    cipher = _ScrubbedCipher(FernetTokenCipher([Fernet.generate_key().decode()]))
+    sealed = cipher.seal(token)
+    assert cipher.open(sealed) == token
+    line = Redactor()(None, "error", {"event": f"twilio said 401 for {token}",
+                                      "detail": {"token_was": token}})
+    assert token not in repr(line)
+    # Ordinary words and ids around it are left alone.
+    assert "twilio said 401 for" in line["event"]
