@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from application.errors import StorageUnavailable
 from application.identity.cipher import TokenCipher
 from application.identity.snapshot import Snapshot, build_snapshot
 from application.identity.store import UowFactory, every, read_revision
@@ -60,22 +61,33 @@ class StoredOwnerDirectory:
         async with self._lock:
             if self._snapshot is not None and self._clock() - self._checked_at < self._refresh:
                 return self._snapshot
-            if self._provision is not None:
-                provision, self._provision = self._provision, None
-                await provision()
-            async with self._uow() as uow:
-                revision = await read_revision(uow)
-                if self._snapshot is None or revision != self._snapshot.revision:
-                    # Read in one unit: the owners, numbers and plans of one revision.
-                    self._snapshot = build_snapshot(
-                        revision,
-                        await every(uow.repository_for(Owner)),
-                        await every(uow.repository_for(OwnerNumber)),
-                        await every(uow.repository_for(Plan)),
-                        self._cipher,
-                    )
-                    self.loads += 1
-                    log.info("owner directory loaded", extra={
-                        "revision": revision, "owners": len(self._snapshot.owners)})
+            try:
+                await self._refresh_now()
+            except StorageUnavailable:
+                if self._snapshot is None:
+                    raise
+                # Webhooks keep being answered from what was read last; checked again
+                # after another interval.
+                log.warning("owner directory not refreshed: the database is unavailable")
             self._checked_at = self._clock()
+            assert self._snapshot is not None  # loaded above, or the error was raised
             return self._snapshot
+
+    async def _refresh_now(self) -> None:
+        if self._provision is not None:
+            await self._provision()
+            self._provision = None  # only once it succeeded
+        async with self._uow() as uow:
+            revision = await read_revision(uow)
+            if self._snapshot is None or revision != self._snapshot.revision:
+                # Read in one unit: the owners, numbers and plans of one revision.
+                self._snapshot = build_snapshot(
+                    revision,
+                    await every(uow.repository_for(Owner)),
+                    await every(uow.repository_for(OwnerNumber)),
+                    await every(uow.repository_for(Plan)),
+                    self._cipher,
+                )
+                self.loads += 1
+                log.info("owner directory loaded", extra={
+                    "revision": revision, "owners": len(self._snapshot.owners)})

@@ -174,7 +174,8 @@ class OwnerStore:
     async def remove_number(self, owner_id: str, number: str) -> OwnerView:
         async with self._uow() as uow:
             repo = uow.repository_for(OwnerNumber)
-            for row in await repo.find_by(owner_id=owner_id, number=number):
+            bare = number.removeprefix("whatsapp:")
+            for row in await repo.find_by(owner_id=owner_id, number=bare):
                 await repo.delete(row.id)
             await bump_revision(uow)
             await uow.commit()

@@ -71,3 +71,45 @@ async def test_a_change_in_another_process_is_seen_within_the_refresh_interval(
             assert (await world.as_tenant(B)).status_code == 403
         finally:
             await other[Resources].aclose()
+
+
+async def test_a_database_outage_keeps_the_last_snapshot_and_retries_provisioning(
+    make_settings: MakeSettings,
+) -> None:
+    from application.errors import StorageUnavailable
+    from application.identity.store import OwnerStore
+
+    settings = make_settings(database_backend="memory", queue_backend="memory")
+    container = build_container(settings, modules=[WHATSAPP, IDENTITY])
+    clock = Clock()
+    down = True
+    provisioned = 0
+
+    def uow() -> UnitOfWork:
+        if down:
+            raise StorageUnavailable("database down")
+        unit: UnitOfWork = container[UnitOfWork]
+        return unit
+
+    async def provision() -> None:
+        nonlocal provisioned
+        uow()  # raises while down, as a real provisioning would
+        provisioned += 1
+
+    directory = StoredOwnerDirectory(uow, container[TokenCipher], refresh_seconds=1.0,
+                                     provision=provision, clock=clock)
+    try:
+        with pytest.raises(StorageUnavailable):  # nothing read yet: nothing to answer with
+            await directory.resolve(B.account_sid, B.address)
+        down = False
+        await container[OwnerStore].add(name="B", account_sid=B.account_sid,
+                                        auth_token=B.auth_token, numbers=[B.number],
+                                        owner_id=B.owner_id)
+        assert await directory.resolve(B.account_sid, B.address) is not None
+        assert provisioned == 1  # retried after the failed first attempt, then done
+        down = True
+        clock.now += 5
+        assert await directory.resolve(B.account_sid, B.address) is not None
+        assert provisioned == 1
+    finally:
+        await container[Resources].aclose()
