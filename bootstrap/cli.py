@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from bootstrap.module import CompositionError
+from bootstrap.owner_cli import add_owner_parser
 from bootstrap.settings import Settings, SettingsError, load_settings
 
 DEFAULT_CONTACT = "whatsapp:+5511999990000"
@@ -149,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--owner", help="owner id (default: TWILIO_ACCOUNT_SID's owner)")
     token.add_argument("--minutes", type=int, help="lifetime (default ACCESS_TOKEN_EXPIRE_MINUTES)")
     token.set_defaults(func=_token)
+    add_owner_parser(sub)
     return parser
 
 

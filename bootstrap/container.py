@@ -29,16 +29,24 @@ from application.ports.conversation_metrics import ConversationMetrics
 from application.ports.id_generator import IdGenerator
 from application.ports.media_fetcher import MediaFetcher
 from application.ports.message_sender import MessageSender
+from application.ports.owner_directory import (
+    ChannelOwner,
+    OwnerDirectory,
+    SingleOwnerDirectory,
+    bare_number,
+)
+from application.ports.reply_allowance import ReplyAllowance, Unlimited
 from application.ports.responder import Responder
 from application.ports.text_splitter import TextSplitter
 from application.ports.transcriber import NoTranscriber, Transcriber
 from application.use_cases.close_conversations import LifecyclePolicy
+from bootstrap.channel_owners import OwnerRoutedMediaFetcher, OwnerRoutedSender
 from bootstrap.module import Composition, Module
 from bootstrap.modules import compose_for
 from bootstrap.persistence import bind_persistence
 from bootstrap.queues import bind_queue
 from bootstrap.resources import Resources
-from bootstrap.settings import Settings
+from bootstrap.settings import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, Settings
 from bootstrap.sweep import bind_sweep
 from bootstrap.telemetry import Telemetry, build_telemetry
 
@@ -93,8 +101,6 @@ def build_container(
     container[LifecyclePolicy] = LifecyclePolicy(
         closing_message=settings.assistant_closing_message)
     container[ConversationMetrics] = OtelConversationMetrics(telemetry.meter)
-    # An identity module rebinds this with owners' own settings (module.bind runs last).
-    container[AssistantProfiles] = SameForEveryOwner()
     bind_persistence(container, settings, resources)
     bind_queue(container, settings, resources)
     bind_sweep(container, settings)
@@ -108,52 +114,92 @@ def build_container(
             container[type(own)] = own
         if module.bind is not None:
             module.bind(container, own)
+    _bind_unless_a_module_did(container, settings)
     return container
+
+
+def _bind_unless_a_module_did(container: Container, settings: Settings) -> None:
+    """Kernel ports a module may provide instead (Lagom refuses a second definition, so
+    the kernel's comes after the modules' binds, only where none bound one)."""
+    defined = container.defined_types
+    if AssistantProfiles not in defined:
+        container[AssistantProfiles] = SameForEveryOwner()
+    if ReplyAllowance not in defined:
+        container[ReplyAllowance] = Unlimited()
+    if OwnerDirectory not in defined:
+        # One owner from the TWILIO_* settings; an identity module binds stored ones.
+        container[OwnerDirectory] = SingleOwnerDirectory(default_owner(settings))
+
+
+def default_owner(settings: Settings) -> ChannelOwner:
+    """The owner the TWILIO_* settings describe (the embedded development one when unset).
+
+    Its id is its account SID: rows stored before owners existed carry it."""
+    return ChannelOwner(
+        owner_id=settings.owner_account_sid,
+        account_sid=settings.owner_account_sid,
+        auth_token=settings.owner_auth_token,
+        numbers=(bare_number(settings.owner_phone_number),),
+    )
+
+
+def _twilio_client(settings: Settings, telemetry: Telemetry,
+                   resources: Resources, max_connections: int | None = None) -> httpx.AsyncClient:
+    transport = (httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=max_connections))
+                 if max_connections else httpx.AsyncHTTPTransport())
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.twilio_timeout_seconds, connect=5.0),
+        # Client spans and traceparent on every call to Twilio.
+        transport=TracingTransport(transport, telemetry.tracer),
+    )
+    resources.closers.append(client.aclose)
+    return client
 
 
 def _bind_sender(container: Container, settings: Settings, resources: Resources) -> None:
     telemetry = container[Telemetry]
-    if not settings.uses_twilio_sender:
-        container[MessageSender] = ObservedMessageSender(
-            ConsoleMessageSender(), telemetry.tracer, telemetry.instruments, "console")
-        return
+    console = ObservedMessageSender(
+        ConsoleMessageSender(), telemetry.tracer, telemetry.instruments, "console")
     from adapters.twilio.sender import TwilioMessageSender
 
-    client = httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.twilio_timeout_seconds, connect=5.0),
-        # Client spans and traceparent on every call to Twilio.
-        transport=TracingTransport(
-            httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=20)), telemetry.tracer
-        ),
-    )
-    resources.closers.append(client.aclose)
-    sender = TwilioMessageSender(
-        account_sid=settings.owner_account_sid,
-        auth_token=settings.owner_auth_token,
-        client=client,
-        base_url=settings.twilio_api_base_url,
-        status_callback_url=settings.twilio_status_callback_url,
-    )
-    container[MessageSender] = ObservedMessageSender(
-        sender, telemetry.tracer, telemetry.instruments, "twilio")
+    # One connection pool for every owner: the credentials travel per request.
+    client = _twilio_client(settings, telemetry, resources, max_connections=20)
+
+    def twilio(owner: ChannelOwner) -> MessageSender:
+        sender = TwilioMessageSender(
+            account_sid=owner.account_sid,
+            auth_token=owner.auth_token,
+            client=client,
+            base_url=settings.twilio_api_base_url,
+            status_callback_url=settings.twilio_status_callback_url,
+        )
+        return ObservedMessageSender(sender, telemetry.tracer, telemetry.instruments, "twilio")
+
+    # Without both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN the default owner's replies
+    # are logged by the console sender, as before owners were stored.
+    console_accounts = frozenset() if settings.uses_twilio_sender else frozenset(
+        {(settings.owner_account_sid, settings.owner_auth_token)})
+    container[MessageSender] = OwnerRoutedSender(
+        lambda: container[OwnerDirectory], twilio, console,
+        console_accounts | {(DEV_ACCOUNT_SID, DEV_AUTH_TOKEN)})
 
 
 def _bind_media(container: Container, settings: Settings, resources: Resources) -> None:
     from adapters.twilio.media import TwilioMediaFetcher
 
-    client = httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.twilio_timeout_seconds, connect=5.0),
-        transport=TracingTransport(httpx.AsyncHTTPTransport(), container[Telemetry].tracer),
-    )
-    resources.closers.append(client.aclose)
-    container[MediaFetcher] = TwilioMediaFetcher(
-        account_sid=settings.owner_account_sid,
-        auth_token=settings.owner_auth_token,
-        client=client,
-        max_bytes=settings.twilio_media_max_bytes,
-        allowed_types=settings.twilio_media_content_types,
-        base_url=settings.twilio_api_base_url,
-    )
+    client = _twilio_client(settings, container[Telemetry], resources)
+
+    def fetcher(owner: ChannelOwner) -> MediaFetcher:
+        return TwilioMediaFetcher(
+            account_sid=owner.account_sid,
+            auth_token=owner.auth_token,
+            client=client,
+            max_bytes=settings.twilio_media_max_bytes,
+            allowed_types=settings.twilio_media_content_types,
+            base_url=settings.twilio_api_base_url,
+        )
+
+    container[MediaFetcher] = OwnerRoutedMediaFetcher(lambda: container[OwnerDirectory], fetcher)
     if settings.twilio_media_store == "s3":
         from adapters.s3_blobs import S3BlobStore
 

@@ -83,6 +83,26 @@ def masks_contacts(settings: Settings) -> bool:
     return settings.api_environment != "development"
 
 
+# Secrets learnt while running (owners' auth tokens, as the identity module opens them).
+# Matched as whole url-safe words of 16+ characters, looked up in a set: one scan per
+# text whatever their number (a thousand owners must not cost a thousand searches).
+_RUNTIME_SECRETS: set[str] = set()
+_SECRET_WORD = re.compile(r"[A-Za-z0-9_\-]{16,}")
+
+
+def register_secret(value: str) -> None:
+    """Scrub ``value`` from every log line from now on (a url-safe word of 16+ chars)."""
+    if len(value) >= 16:
+        _RUNTIME_SECRETS.add(value)
+
+
+def _scrub_runtime(text: str) -> str:
+    if not _RUNTIME_SECRETS:
+        return text
+    return _SECRET_WORD.sub(
+        lambda m: MASK if m.group(0) in _RUNTIME_SECRETS else m.group(0), text)
+
+
 class Redactor:
     """A structlog processor; also usable on plain text with ``scrub``."""
 
@@ -96,6 +116,7 @@ class Redactor:
         for value in self._known:
             if value in text:
                 text = text.replace(value, MASK)
+        text = _scrub_runtime(text)
         for pattern, replacement in _PATTERNS:
             text = pattern.sub(replacement, text)
         return mask_contacts(text) if self._mask_contacts else text

@@ -19,7 +19,7 @@ def _no_project_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests build settings explicitly; a developer's own environment must not leak in."""
     prefixes = ("API_", "DATABASE_", "QUEUE_", "TWILIO_", "SUPABASE_", "LLM_", "CONVERSATION_",
                 "LOG_", "WORKER_", "SECRET_KEY", "ALGORITHM", "ACCESS_TOKEN_", "OTEL_",
-                "APP_MODULES", "BILLING_")
+                "APP_MODULES", "BILLING_", "IDENTITY_")
     for key in list(os.environ):
         if key.startswith(prefixes):
             monkeypatch.delenv(key)

@@ -7,7 +7,7 @@ the caller's owner. Lists page with an opaque cursor: ``?limit=&cursor=`` in,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -220,7 +220,7 @@ def make_router(
     list_conversations: Any,
     list_messages: Any,
     queue_outbound: Any,
-    channel_for: Callable[[str], str | None],
+    channel_for: Callable[[str], Awaitable[str | None]],
 ) -> APIRouter:
     """The use-case arguments are FastAPI dependencies; ``authenticate`` gives a Principal.
 
@@ -265,7 +265,7 @@ def make_router(
         idempotency_key: IdempotencyKey = None,
     ) -> MessageQueued:
         bind_contextvars(owner_id=principal.owner_id)
-        channel = channel_for(principal.owner_id)
+        channel = await channel_for(principal.owner_id)
         if channel is None:
             raise UnauthorizedOwner(f"no WhatsApp number for owner {principal.owner_id}")
         queued = await use_case.execute(OutboundRequest(

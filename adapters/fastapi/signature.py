@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -15,17 +14,12 @@ from twilio.request_validator import (  # type: ignore[import-untyped]  # no stu
     get_signature_algorithm,
 )
 
+from application.ports.owner_directory import ChannelOwner
 
-@dataclass(frozen=True, slots=True)
-class TwilioOwner:
-    """An account whose webhooks this service takes: the owner id and its signing token."""
-
-    owner_id: str
-    account_sid: str
-    auth_token: str
-
-
-OwnerLookup = Callable[[str | None], TwilioOwner | None]
+# An account whose webhooks this service takes: the owner id and its signing token.
+TwilioOwner = ChannelOwner
+# (AccountSid, To) -> the owner whose token signs this request, None to refuse it.
+OwnerLookup = Callable[[str | None, str | None], Awaitable[ChannelOwner | None]]
 
 
 class TrustedProxies:

@@ -54,17 +54,22 @@ def make_router(
     router = APIRouter(prefix=PREFIX, tags=["twilio"])
 
     async def authenticate(
-        request: Request, required: tuple[str, ...]
+        request: Request, required: tuple[str, ...], number_field: str
     ) -> tuple[FormData, TwilioOwner] | Response:
+        """``number_field``: the form field holding the owner's own number (``To`` of an
+        inbound message, ``From`` of a status callback)."""
         # Cheap refusals first; the body's size was bounded while it was read.
         try:
             check_content_type(request.headers.get("content-type"))
             form = parse_form(await request.body(), max_form_fields)
         except FormRefused as refused:
             return envelope(request, refused.status, refused.code, refused.detail)
-        owner = owners(str(form.get("AccountSid") or "") or None)
+        # The owner of this account and number (a disabled owner, or a number of another
+        # owner, is none): refused before anything is stored.
+        owner = await owners(str(form.get("AccountSid") or "") or None,
+                             str(form.get(number_field) or "") or None)
         if owner is None:
-            return envelope(request, 403, "UNKNOWN_OWNER", "unknown Twilio account")
+            return envelope(request, 403, "UNKNOWN_OWNER", "unknown Twilio account or number")
         if validate_signature and not signature_is_valid(
             request, form, owner, public_base_url, trusted_proxies
         ):
@@ -83,7 +88,7 @@ def make_router(
     async def inbound(
         request: Request, use_case: ReceiveInboundMessage = receive_inbound
     ) -> Response:
-        checked = await authenticate(request, ("MessageSid", "From", "To"))
+        checked = await authenticate(request, ("MessageSid", "From", "To"), "To")
         if isinstance(checked, Response):
             return checked
         form, owner = checked
@@ -112,7 +117,7 @@ def make_router(
                  openapi_extra=twilio_form(["MessageSid", "MessageStatus"],
                                            ["AccountSid", "ErrorCode"]))
     async def status(request: Request, use_case: RecordDeliveryStatus = record_status) -> Response:
-        checked = await authenticate(request, ("MessageSid", "MessageStatus"))
+        checked = await authenticate(request, ("MessageSid", "MessageStatus"), "From")
         if isinstance(checked, Response):
             return checked
         form, owner = checked

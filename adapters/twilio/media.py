@@ -41,7 +41,8 @@ class TwilioMediaFetcher:
     def __repr__(self) -> str:
         return f"TwilioMediaFetcher(origin={self._origin!r})"
 
-    async def fetch(self, url: str) -> FetchedMedia:
+    async def fetch(self, url: str, owner_id: str | None = None) -> FetchedMedia:
+        # One account's fetcher: ``owner_id`` is chosen by whoever built it for the owner.
         if _origin(url) != self._origin:
             # The account's credentials must never be sent to another host.
             raise MediaRejected(f"media URL is not on {self._origin}")

@@ -28,6 +28,7 @@ class FetchedMedia:
 
 
 class MediaFetcher(Protocol):
-    async def fetch(self, url: str) -> FetchedMedia:
-        """The item's bytes and media type; ``MediaRejected`` or ``MediaUnavailable``."""
+    async def fetch(self, url: str, owner_id: str | None = None) -> FetchedMedia:
+        """The item's bytes and media type; ``MediaRejected`` or ``MediaUnavailable``.
+        ``owner_id``: whose message it came with (whose credentials fetch it)."""
         ...

@@ -69,7 +69,8 @@ class DownloadInboundMedia:
             item = message.metadata["media"][index]
             key = f"{message.owner_id}/{message.id}/{index}"
             try:
-                fetched = await self._fetcher.fetch(str(item.get("url", "")))
+                fetched = await self._fetcher.fetch(str(item.get("url", "")),
+                                                   message.owner_id)
             except MediaRejected as refused:
                 log.warning("media %d of %s refused: %s", index, message.id, refused)
                 await retry_on_conflict(partial(self._record, message.id, index,

@@ -42,6 +42,7 @@ from application.ports.conversation_repository import ConversationRepository
 from application.ports.id_generator import IdGenerator
 from application.ports.job_queue import JobQueue
 from application.ports.message_repository import MessageRepository
+from application.ports.reply_allowance import ReplyAllowance
 from application.ports.responder import Image, Reply, Responder, ResponderFailed
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SEND_MESSAGE, GenerateReplyPayload, SendMessagePayload
@@ -71,12 +72,14 @@ class GenerateReply:
         handoff: HandoffPolicy | None = None,
         media: MediaPolicy | None = None,
         blobs: BlobStore | None = None,
+        allowance: ReplyAllowance | None = None,
     ) -> None:
         self._uow = uow
         self._media = media or MediaPolicy()
         self._blobs = blobs
         self._profiles = profiles or SameForEveryOwner()
         self._handoff = handoff or HandoffPolicy()
+        self._allowance = allowance
         self._send_now = send_now
         self._responder = responder
         self._queue = queue
@@ -104,7 +107,9 @@ class GenerateReply:
                 until = now + self._handoff.timeout if self._handoff.timeout else None
                 return await retry_on_conflict(
                     partial(store_skip, self._uow, self._ids, inbound, skip, now, until))
-            reply = await self._answer(conversation, inbound, history, profile)
+            # The plan's quota counts replies the bot would send: asked after the skips.
+            withheld = await self._withheld(inbound) if self._allowance is not None else None
+            reply = withheld or await self._answer(conversation, inbound, history, profile)
         # ``sending``: a multi-part send cut off between parts resumes (the send use case
         # decides whether a part is still in flight and then sends nothing).
         if reply.status in _UNSENT and (delay := await self._send_or_delay(reply)) is not None:
@@ -134,6 +139,22 @@ class GenerateReply:
         except ResponderFailed as failure:
             return await self._fallback(inbound, failure, profile)
         return await self._store_reply(inbound, text)
+
+    async def _withheld(self, inbound: Message) -> Message | None:
+        """The stored stand-in when the owner's plan allows no reply now (None: it does).
+
+        Stored as the reply so the sweep does not queue the job again: the plan's notice
+        (sent), or an empty canceled reply (never sent)."""
+        assert self._allowance is not None
+        allowance = await self._allowance.take(inbound.owner_id)
+        if allowance.reply:
+            return None
+        log.info("reply to %s withheld: over the owner's quota", inbound.id,
+                 extra={"notice": allowance.notice is not None})
+        if allowance.notice:
+            return await self._store_reply(inbound, allowance.notice, {"over_quota": True})
+        return await self._store_reply(inbound, "", {"over_quota": True},
+                                       status=DeliveryStatus.CANCELED)
 
     async def _send_or_delay(self, reply: Message) -> float | None:
         """Send in this job (None); else the delay of the send job to queue (0 when sending
@@ -179,7 +200,8 @@ class GenerateReply:
         return conversation, within_budget(history, inbound, self._policy.history_budget_chars)
 
     async def _store_reply(
-        self, inbound: Message, answer: str | Reply, metadata: dict[str, object] | None = None
+        self, inbound: Message, answer: str | Reply, metadata: dict[str, object] | None = None,
+        status: DeliveryStatus = DeliveryStatus.PENDING,
     ) -> Message:
         now = self._clock.now()
         reply = answer if isinstance(answer, Reply) else Reply(answer)
@@ -195,7 +217,7 @@ class GenerateReply:
             body=reply.text,
             from_address=inbound.to_address,
             to_address=inbound.from_address,
-            status=DeliveryStatus.PENDING,
+            status=status,
             created_at=now,
             updated_at=now,
             reply_to_id=inbound.id,

@@ -8,8 +8,9 @@ from fastapi import APIRouter
 from lagom import Container
 
 from adapters.fastapi import handoff_api, internal_api, webhooks
-from adapters.fastapi.signature import OwnerLookup, TrustedProxies, TwilioOwner
+from adapters.fastapi.signature import TrustedProxies
 from application.conversation_entities import CONVERSATIONS, MESSAGES
+from application.ports.owner_directory import OwnerDirectory
 from application.tasks import (
     APPLY_STATUS,
     DOWNLOAD_MEDIA,
@@ -51,36 +52,24 @@ def _extension(name: str) -> dict[str, str]:
     }
 
 
-
-def owner_lookup(settings: Settings) -> OwnerLookup:
-    """The default owner from settings. A webhook without AccountSid is taken as theirs."""
-    owner = TwilioOwner(
-        owner_id=settings.owner_account_sid,
-        account_sid=settings.owner_account_sid,
-        auth_token=settings.owner_auth_token,
-    )
-
-    def lookup(account_sid: str | None) -> TwilioOwner | None:
-        return owner if account_sid in (None, owner.account_sid) else None
-
-    return lookup
-
-
 def routers(container: Container) -> Sequence[APIRouter]:
     """Twilio's webhooks and the internal API."""
     settings = container[Settings]
     routing = container[Routing]
     use_case = routing.use_case
+    # The kernel's single owner, or the one an identity module bound (resolved once the
+    # container is complete: modules bind after the kernel).
+    directory = container[OwnerDirectory]
 
-    def channel_for(owner: str) -> str | None:
-        # One owner today: the default owner's number; another owner id has none.
-        return settings.owner_phone_number if owner == settings.owner_account_sid else None
+    async def channel_for(owner_id: str) -> str | None:
+        owner = await directory.by_id(owner_id)
+        return owner.sending_number if owner is not None and owner.enabled else None
 
     return [
         webhooks.make_router(
             receive_inbound=use_case(ReceiveInboundMessage),
             record_status=use_case(RecordDeliveryStatus),
-            owners=owner_lookup(settings),
+            owners=directory.resolve,
             public_base_url=settings.api_public_base_url,
             validate_signature=settings.twilio_validate_signature,
             trusted_proxies=TrustedProxies(settings.api_trusted_proxies),

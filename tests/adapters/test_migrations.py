@@ -17,12 +17,14 @@ from sqlalchemy import Column, Integer, MetaData, create_engine, inspect, text
 from adapters.sqlalchemy.engine import sync_url
 from adapters.sqlalchemy.schema import build_metadata
 from bootstrap.cli import migrate
+from bootstrap.modules.identity import MODULE as IDENTITY
 from bootstrap.modules.whatsapp import MODULE as WHATSAPP
 from tests.conftest import MakeSettings
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 # Built fresh from the declarations: modules' tables (tests) never join it.
-metadata = build_metadata(WHATSAPP.entities)
+metadata = build_metadata((*WHATSAPP.entities, *IDENTITY.entities))
+SHIPPED = {"alembic_version", "conversations", "messages", *(s.table for s in IDENTITY.entities)}
 
 
 def alembic_config(url: str) -> Config:
@@ -61,11 +63,11 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def test_upgrade_downgrade_upgrade(url: str) -> None:
     config = alembic_config(url)
     command.upgrade(config, "head")
-    assert tables(url) == {"alembic_version", "conversations", "messages"}
+    assert tables(url) == SHIPPED
     command.downgrade(config, "base")
     assert tables(url) == {"alembic_version"}
     command.upgrade(config, "head")
-    assert tables(url) == {"alembic_version", "conversations", "messages"}
+    assert tables(url) == SHIPPED
 
 
 def test_stairway_each_revision_down_and_up(url: str) -> None:
@@ -123,7 +125,7 @@ def test_wta_migrate_on_postgres(
     assert schema_diff(url, metadata) == []
 
 
-def test_0005_keeps_existing_conversations_and_reads_them_as_held_by_the_bot(
+def test_0004_keeps_existing_conversations_and_reads_them_as_held_by_the_bot(
     url: str,
 ) -> None:
     config = alembic_config(url)

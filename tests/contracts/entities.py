@@ -1,6 +1,7 @@
 """The generic repository contract, run for every declared entity on every backend.
 
-The same tests run for Conversation, Message and the example module's Invoice: whatever
+The same tests run for Conversation, Message, the identity module's owners, numbers,
+plans and usage, and the example module's Invoice: whatever
 an entity is, its ``Repository`` keeps the port's semantics and a broken unique key
 raises the error its ``EntitySpec`` declares. Subclass ``EntityContract`` in a ``Test*``
 class and supply ``uow_factory`` over a registry holding ``ALL_ENTITIES`` (the table of
@@ -9,6 +10,7 @@ invoices created from its spec: see ``create_module_tables``).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -21,19 +23,23 @@ from sqlalchemy import create_engine, text
 from adapters.sqlalchemy.schema import table_for
 from application.entities import EntityRegistry, EntitySpec
 from application.errors import ConcurrencyError, InvalidQuery
+from application.identity.quota import QuotaCounter, Taken
 from application.ports.conversation_repository import ConversationRepository
 from application.ports.repository import Condition, Repository
 from application.ports.unit_of_work import UnitOfWork
+from bootstrap.modules.identity import MODULE as IDENTITY
 from bootstrap.modules.whatsapp import MODULE as WHATSAPP
 from bootstrap.persistence import entity_registry
 from domain.conversation import Conversation
 from domain.errors import DuplicateMessage
+from domain.identity.owner import DuplicateOwner, NumberTaken, Owner, OwnerNumber, Plan, Usage
 from domain.message import Message
 from tests.contracts.repositories import T0, UowFactory, conversation, message, ulid
 from tests.modules.billing.domain import DuplicateInvoice, Invoice, InvoiceStatus
 from tests.modules.billing.module import MODULE as BILLING
 
-ALL_ENTITIES: tuple[EntitySpec[Any], ...] = (*WHATSAPP.entities, *BILLING.entities)
+ALL_ENTITIES: tuple[EntitySpec[Any], ...] = (*WHATSAPP.entities, *IDENTITY.entities,
+                                             *BILLING.entities)
 _numbers = itertools.count(1)
 
 
@@ -90,7 +96,54 @@ async def _invoice(uow: UnitOfWork) -> Invoice:
                    amount_cents=1250, status=InvoiceStatus.OPEN, created_at=T0)
 
 
+async def _owner(uow: UnitOfWork) -> Owner:
+    n = next(_numbers)
+    return Owner(id=ulid(), name=f"Owner {n}", account_sid=f"AC{n:032x}",
+                 sealed_token="gAAAA-sealed", enabled=True, created_at=T0)
+
+
+async def _number(uow: UnitOfWork) -> OwnerNumber:
+    return OwnerNumber(id=ulid(), owner_id="AC1", number=f"+1415{next(_numbers):07d}")
+
+
+async def _plan(uow: UnitOfWork) -> Plan:
+    return Plan(id=ulid(), name=f"Plan {next(_numbers)}", monthly_quota=100)
+
+
+async def _usage(uow: UnitOfWork) -> Usage:
+    return Usage(id=ulid(), owner_id=f"owner{next(_numbers)}", period="202605", replies=3)
+
+
+class _FixedClock:
+    def now(self) -> datetime:
+        return T0
+
+
 CASES = {
+    "owner": Case(
+        Owner, _owner,
+        edit=lambda o: replace(o, name=o.name + " ✓", enabled=False, system_prompt="hi"),
+        clash=lambda o: replace(o, name="another"),
+        error=DuplicateOwner, column="name",
+    ),
+    "owner_number": Case(
+        OwnerNumber, _number,
+        edit=lambda n: replace(n, owner_id="AC2"),
+        clash=lambda n: replace(n, id=ulid()),
+        error=NumberTaken, column="number",
+    ),
+    "plan": Case(
+        Plan, _plan,
+        edit=lambda p: replace(p, monthly_quota=None, notice="over"),
+        clash=lambda p: replace(p, name="another"),
+        error=ConcurrencyError, column="name",
+    ),
+    "usage": Case(
+        Usage, _usage,
+        edit=lambda u: replace(u, replies=u.replies + 1),
+        clash=lambda u: replace(u, replies=0),
+        error=ConcurrencyError, column="owner_id",
+    ),
     "conversation": Case(
         Conversation, _conversation,
         edit=lambda c: c.touched(T0 + timedelta(minutes=3)),
@@ -225,3 +278,17 @@ class EntityContract:
                 uow.repository(Unregistered)
             with pytest.raises(LookupError, match="Unregistered"):
                 uow.repository_for(Unregistered)
+
+    async def test_concurrent_quota_takes_never_pass_more_than_the_quota(
+        self, uow_factory: UowFactory
+    ) -> None:
+        # The identity module's quota: a versioned write per take, retried when it lost.
+        counter = QuotaCounter(uow_factory, _FixedClock())
+        owner = f"quota{next(_numbers)}"
+        taken = await asyncio.gather(*(counter.take(owner, 4) for _ in range(12)))
+        assert taken.count(Taken.ALLOWED) == 4
+        assert taken.count(Taken.REFUSED_FIRST) == 1
+        assert taken.count(Taken.REFUSED) == 7
+        assert await counter.used(owner) == 4
+        assert await counter.take(owner, 5) is Taken.ALLOWED  # a bigger plan: room again
+        assert await counter.take(f"quota{next(_numbers)}", 0) is Taken.REFUSED_FIRST

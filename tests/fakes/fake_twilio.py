@@ -118,6 +118,8 @@ class FakeTwilioServer:
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
+        # Further accounts (subaccounts, other owners) this fake serves: sid -> token.
+        self.other_accounts: dict[str, str] = {}
         self.delay_seconds = delay_seconds
         # Status the 201 carries; tests change it to exercise status mapping.
         self.reply_status = "queued"
@@ -178,17 +180,19 @@ class FakeTwilioServer:
             self._failures.extend([failure] * times)
 
     def host_media(self, data: bytes, content_type: str, *, fail_first: int = 0,
-                   fail_status: int = 503) -> str:
+                   fail_status: int = 503, account_sid: str | None = None) -> str:
         """Serve ``data`` as an inbound media item; its URL is what a webhook carries.
 
         Like Twilio: the URL needs the account's Basic auth and answers 307 to a CDN
         URL that needs none. ``fail_first`` requests get ``fail_status`` first.
+        ``account_sid``: whose message it came with (default: the fake's account).
         """
         media_id = "ME" + uuid.uuid4().hex
         with self._lock:
             self._media[media_id] = (data, content_type)
             self._media_failures[media_id] = deque([fail_status] * fail_first)
-        return (f"{self.base_url}/{API_VERSION}/Accounts/{self.account_sid}/Messages/"
+        account = account_sid or self.account_sid
+        return (f"{self.base_url}/{API_VERSION}/Accounts/{account}/Messages/"
                 f"MM{uuid.uuid4().hex}/Media/{media_id}")
 
     @property
@@ -265,6 +269,11 @@ class FakeTwilioServer:
         await self._delay()
         return response
 
+    def _authentic(self, account_sid: str, credentials: tuple[str, str]) -> bool:
+        """The credentials are the path's account's own (each account its token)."""
+        tokens = {self.account_sid: self.auth_token} | self.other_accounts
+        return credentials[0] == account_sid and tokens.get(account_sid) == credentials[1]
+
     def _decide(
         self,
         account_sid: str,
@@ -274,12 +283,7 @@ class FakeTwilioServer:
     ) -> tuple[Response, str | None]:
         """The answer and, when the message was accepted, its new sid."""
         # Same order as Twilio: authenticate, then validate, then create.
-        if (
-            credentials is None
-            or credentials[0] != account_sid
-            or credentials[1] != self.auth_token
-            or account_sid != self.account_sid
-        ):
+        if credentials is None or not self._authentic(account_sid, credentials):
             response = twilio_error(401, 20003, "Authenticate")
             response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
             return response, None
@@ -343,8 +347,8 @@ class FakeTwilioServer:
 
     async def _media_resource(self, request: Request) -> Response:
         credentials = _basic_credentials(request)
-        authenticated = credentials == (self.account_sid, self.auth_token) and (
-            request.path_params["account_sid"] == self.account_sid)
+        authenticated = credentials is not None and self._authentic(
+            request.path_params["account_sid"], credentials)
         media_id = request.path_params["media_id"]
         with self._lock:
             self.media_requests.append((request.url.path, authenticated))

@@ -3,7 +3,7 @@
 Only adds columns: existing rows read as held by the bot, not flagged, and closed for no
 recorded reason. Numbered 0005 after 0003 so it can be rebased behind another 0004.
 
-Revision ID: 0005
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-01 00:00:00
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
+revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

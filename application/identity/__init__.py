@@ -1,0 +1,1 @@
+"""The identity module's application code: owners' persistence, directory, quota."""

@@ -1,0 +1,1 @@
+"""Owners (the businesses a deployment serves), their numbers, plans and usage."""
