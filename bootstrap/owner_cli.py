@@ -43,6 +43,9 @@ def add_owner_parser(sub: Any) -> None:
     update.add_argument("--system-prompt")
     update.add_argument("--model")
     update.add_argument("--reply-language")
+    update.add_argument("--temperature", type=float)
+    update.add_argument("--fallback-message")
+    update.add_argument("--closing-message")
     update.add_argument("--enable", action="store_true")
     update.add_argument("--add-number", action="append", default=[])
     update.add_argument("--remove-number", action="append", default=[])
@@ -103,7 +106,8 @@ async def _run(store: OwnerStore, args: argparse.Namespace) -> int:
 
 async def _update(store: OwnerStore, args: argparse.Namespace) -> None:
     changes: dict[str, Any] = {}
-    for field in ("name", "model", "system_prompt", "reply_language"):
+    for field in ("name", "model", "system_prompt", "reply_language", "temperature",
+                  "fallback_message", "closing_message"):
         if getattr(args, field) is not None:
             changes[field] = getattr(args, field)
     if args.plan is not None:

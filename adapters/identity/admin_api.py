@@ -33,6 +33,9 @@ class OwnerSettingsIn(BaseModel):
     system_prompt: str | None = Field(None, max_length=20000)
     model: str | None = Field(None, max_length=200)
     reply_language: str | None = Field(None, max_length=35)
+    temperature: float | None = Field(None, ge=0, le=2)
+    fallback_message: str | None = Field(None, min_length=1, max_length=1600)
+    closing_message: str | None = Field(None, min_length=1, max_length=1600)
     enabled: bool | None = None
 
     def changes(self) -> dict[str, Any]:

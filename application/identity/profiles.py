@@ -19,4 +19,7 @@ class StoredAssistantProfiles:
         # A plan without the assistant silences it whatever the owner's own switch says.
         answers = owner.enabled and owner.answers and (plan is None or plan.assistant)
         return AssistantProfile(answers=answers, system_prompt=owner.system_prompt,
-                                model=owner.model, reply_language=owner.reply_language)
+                                model=owner.model, reply_language=owner.reply_language,
+                                temperature=owner.temperature,
+                                fallback_message=owner.fallback_message,
+                                closing_message=owner.closing_message)

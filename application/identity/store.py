@@ -75,6 +75,9 @@ class OwnerView:
     system_prompt: str | None
     model: str | None
     reply_language: str | None
+    temperature: float | None
+    fallback_message: str | None
+    closing_message: str | None
     created_at: datetime
 
     def as_dict(self) -> dict[str, Any]:
@@ -82,12 +85,15 @@ class OwnerView:
                 "enabled": self.enabled, "numbers": list(self.numbers),
                 "plan_id": self.plan_id, "answers": self.answers,
                 "system_prompt": self.system_prompt, "model": self.model,
-                "reply_language": self.reply_language,
+                "reply_language": self.reply_language, "temperature": self.temperature,
+                "fallback_message": self.fallback_message,
+                "closing_message": self.closing_message,
                 "created_at": self.created_at.isoformat()}
 
 
 OWNER_FIELDS = frozenset({"name", "plan_id", "answers", "system_prompt", "model",
-                          "reply_language", "enabled"})
+                          "reply_language", "temperature", "fallback_message",
+                          "closing_message", "enabled"})
 
 
 class OwnerStore:
@@ -258,4 +264,5 @@ def _view(owner: Owner, numbers: Sequence[OwnerNumber]) -> OwnerView:
                      enabled=owner.enabled, numbers=mine, plan_id=owner.plan_id,
                      answers=owner.answers, system_prompt=owner.system_prompt,
                      model=owner.model, reply_language=owner.reply_language,
-                     created_at=owner.created_at)
+                     temperature=owner.temperature, fallback_message=owner.fallback_message,
+                     closing_message=owner.closing_message, created_at=owner.created_at)

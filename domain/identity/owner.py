@@ -95,6 +95,9 @@ class Owner:
     system_prompt: str | None = None
     model: str | None = None
     reply_language: str | None = None
+    temperature: float | None = None
+    fallback_message: str | None = None
+    closing_message: str | None = None
     version: int = 0
 
     def disabled(self) -> Owner:

@@ -65,6 +65,9 @@ def upgrade() -> None:
         sa.Column("system_prompt", sa.Text(), nullable=True),
         sa.Column("model", sa.String(200), nullable=True),
         sa.Column("reply_language", sa.String(35), nullable=True),
+        sa.Column("temperature", sa.Float(), nullable=True),
+        sa.Column("fallback_message", sa.Text(), nullable=True),
+        sa.Column("closing_message", sa.Text(), nullable=True),
         _version(),
         sa.PrimaryKeyConstraint("id", name="pk_identity_owners"),
     )
