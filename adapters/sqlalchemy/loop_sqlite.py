@@ -98,6 +98,7 @@ class LoopSession:
         self._gate = gate
         self._lock_timeout = lock_timeout
         self._connection: Connection | None = None
+        self._savepoints = 0
 
     def get_bind(self) -> Engine:
         return self._engine
@@ -107,17 +108,22 @@ class LoopSession:
     ) -> Result[Any]:
         connection = await self._begun()
         result = connection.execute(statement, params)
-        if result.returns_rows:
+        if result.returns_rows and self._savepoints:
             # Fetched now, as AsyncSession does: SQLite cannot release a savepoint while a
-            # statement still has rows to give.
+            # statement still has rows to give. Outside savepoints (the hot paths) callers
+            # consume the rows before they await anything, so copying them is saved.
             return result.freeze()()
         return result
 
     @asynccontextmanager
     async def begin_nested(self) -> AsyncIterator[None]:
         connection = await self._begun()
-        with connection.begin_nested():
-            yield
+        self._savepoints += 1
+        try:
+            with connection.begin_nested():
+                yield
+        finally:
+            self._savepoints -= 1
 
     async def commit(self) -> None:
         if self._connection is not None:
