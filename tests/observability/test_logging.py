@@ -167,6 +167,8 @@ def test_redaction_keeps_ids_and_ordinary_text(text: str, kept: str) -> None:
         "Auth-Token: t0k", "refresh_token=t0k", "client_secret=s3c", "Secret_Key: s3c",
         "PASSWORD=hunter2", "passwd: hunter2", "PWD=hunter2", "secret=s3c", "TOKEN: t0k",
         "{'authorization': 'Basic abc'}", "request 0123456789abcdef done, nothing secret",
+        # Letters IGNORECASE equates with ASCII ones: the long s, the Kelvin sign.
+        "\u017fecret=abc", "api\u212aey: abc", "pa\u017f\u017fword=x",
     ],
 )
 def test_the_screen_before_the_patterns_lets_every_secret_shape_through(text: str) -> None:
