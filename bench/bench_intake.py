@@ -50,6 +50,7 @@ class Row:
     acked: int
     stored: int
     queued: int
+    cpu_ms: float  # server CPU per answered request (warm-up included), ms
 
 
 async def _reset_pg() -> str:
@@ -76,14 +77,17 @@ async def _flush_redis() -> None:
 
 async def _measure(name: str, server: Server, concurrency: int, check: object) -> Row:
     async with server:
+        cpu_before = server.cpu_seconds()
         load = await asyncio.to_thread(run_load, server.port, concurrency, SECONDS,
                                        uuid.uuid4().hex[:12])
+        cpu = server.cpu_seconds() - cpu_before
     stored, queued = await check(load.ok_sids)  # type: ignore[operator]
     ms = sorted(x / 1e6 for x in load.latencies_ns) or [0.0]
     return Row(
         name, concurrency, len(load.latencies_ns) / SECONDS,
         ms[len(ms) // 2], ms[min(len(ms) - 1, int(len(ms) * 0.99))], load.socket_errors,
         sum(n for s, n in load.statuses.items() if s != 200), len(load.ok_sids), stored, queued,
+        cpu / max(1, sum(load.statuses.values())) * 1e3,
     )
 
 
@@ -150,13 +154,15 @@ def _median(rows: list[Row]) -> Row:
         statistics.median(r.p50 for r in rows), statistics.median(r.p99 for r in rows),
         sum(r.errors for r in rows), sum(r.other for r in rows), sum(r.acked for r in rows),
         sum(r.stored for r in rows), sum(r.queued for r in rows),
+        statistics.median(r.cpu_ms for r in rows),
     )
 
 
 def _print(rows: list[Row]) -> None:
     ceilings = {(r.name.split(",")[0], r.concurrency): r for r in rows}
     print(f"{'server':<48} {'c':>4} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>8} {'x ceil':>7} "
-          f"{'p99 x':>6} {'sock err':>8} {'non-200':>7} {'200s stored+queued':>19}")
+          f"{'p99 x':>6} {'cpu ms/req':>10} {'cpu x':>6} {'sock err':>8} {'non-200':>7} "
+          f"{'200s stored+queued':>19}")
     for r in rows:
         ceiling = None
         if r.name.startswith("wta serve, embedded"):
@@ -168,15 +174,18 @@ def _print(rows: list[Row]) -> None:
             ceiling = ceilings.get(("bare FastAPI form endpoint", r.concurrency))
         ratio = f"{r.rps / ceiling.rps:.2f}x" if ceiling and ceiling.rps else ""
         p99 = f"{r.p99 / ceiling.p99:.2f}x" if ceiling and ceiling.p99 else ""
+        # As the req/s ratio: the ceiling's CPU per request over this row's (higher is better).
+        cpu = f"{ceiling.cpu_ms / r.cpu_ms:.2f}x" if ceiling and r.cpu_ms else ""
         ok = "ok" if r.stored == r.acked and r.queued == r.acked else "MISSING"
         print(f"{r.name:<48} {r.concurrency:>4} {r.rps:>7.0f} {r.p50:>7.1f} {r.p99:>8.1f} "
-              f"{ratio:>7} {p99:>6} {r.errors:>8} {r.other:>7} "
+              f"{ratio:>7} {p99:>6} {r.cpu_ms:>10.3f} {cpu:>6} {r.errors:>8} {r.other:>7} "
               f"{f'{r.stored}/{r.queued}/{r.acked} {ok}':>19}")
 
 
 async def main() -> None:
     print(f"{SECONDS:g} s per run, {ROUNDS} round(s), wta serve --workers {WORKERS}; "
-          "ratios: req/s and p99 against the row's ceiling (bare for the ceilings)", flush=True)
+          "ratios: req/s and p99 against the row's ceiling (bare for the ceilings); cpu: the "
+          "server's CPU time per request, its ratio steady on a busy machine", flush=True)
     with tempfile.TemporaryDirectory(prefix="wta-bench-intake-") as name:
         tmp = Path(name)
         rounds = [await _round(tmp, f"r{n}") for n in range(ROUNDS)]

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
+from bench.cpu_time import process_tree_cpu
 from bench.intake_load import LoadResult, LoadSpec
 from bench.intake_load import run_load as load_process
 
@@ -86,6 +87,10 @@ class Server:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             await asyncio.sleep(0.5)
         return self
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server (all its processes) has used so far."""
+        return process_tree_cpu(self.process.pid) if self.process else 0.0
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:

@@ -71,6 +71,9 @@ def test_numbers_that_are_not_phone_numbers_are_left_alone(text: str) -> None:
     ("call +1 415-523-4567 now", "call +*******4567 now"),
     ("+5511977776666,+5511977775555", "+*********6666,+*********5555"),
     ("mail a@b.co or John.Doe+tag@mail.example.org", "mail a***@b.co or J***@mail.example.org"),
+    # URL-encoded '+', with no literal '+' or '@' anywhere in the text.
+    ("From=whatsapp%3A%2B14155234567&Body=hi", "From=whatsapp%3A%2B*******4567&Body=hi"),
+    ("from=whatsapp%3a%2b14155234567", "from=whatsapp%3a%2b*******4567"),
 ])
 def test_numbers_and_addresses_are_masked_keeping_the_last_digits(text: str, masked: str
                                                                    ) -> None:
