@@ -18,7 +18,8 @@ class StoredAssistantProfiles:
         plan = snapshot.plan_of(owner_id)
         # A plan without the assistant silences it whatever the owner's own switch says.
         answers = owner.enabled and owner.answers and (plan is None or plan.assistant)
-        return AssistantProfile(answers=answers, system_prompt=owner.system_prompt,
+        return AssistantProfile(answers=answers, media=plan is None or plan.media,
+                                system_prompt=owner.system_prompt,
                                 model=owner.model, reply_language=owner.reply_language,
                                 temperature=owner.temperature,
                                 fallback_message=owner.fallback_message,

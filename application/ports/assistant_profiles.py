@@ -14,6 +14,8 @@ from typing import Protocol
 @dataclass(frozen=True, slots=True)
 class AssistantProfile:
     answers: bool = True  # False: inbound messages are stored, no automatic reply
+    # False: inbound media is kept as a reference only: not downloaded, transcribed or shown
+    media: bool = True
     system_prompt: str | None = None
     model: str | None = None
     temperature: float | None = None

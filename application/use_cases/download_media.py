@@ -19,6 +19,7 @@ from typing import Any
 
 from application.errors import PermanentJobError
 from application.policy import MediaPolicy
+from application.ports.assistant_profiles import AssistantProfiles, SameForEveryOwner
 from application.ports.blob_store import BlobStore
 from application.ports.clock import Clock
 from application.ports.job_queue import JobQueue
@@ -37,6 +38,7 @@ from application.use_cases.transcribe_audio import audio_items
 from domain.message import Direction, Message
 
 log = logging.getLogger(__name__)
+NOT_IN_PLAN = "media is not in the owner's plan"
 
 
 def pending_media(message: Message) -> list[int]:
@@ -55,8 +57,10 @@ class DownloadInboundMedia:
         queue: JobQueue,
         clock: Clock,
         media: MediaPolicy | None = None,
+        profiles: AssistantProfiles | None = None,
     ) -> None:
         self._uow = uow
+        self._profiles = profiles or SameForEveryOwner()
         self._media = media or MediaPolicy()
         self._fetcher = fetcher
         self._blobs = blobs
@@ -65,7 +69,12 @@ class DownloadInboundMedia:
 
     async def execute(self, request: DownloadMediaPayload) -> list[str]:
         message = await self._load(request.message_id)
+        allowed = (await self._profiles.for_owner(message.owner_id)).media
         for index in pending_media(message):
+            if not allowed:  # the owner's plan has no media: the reply sees none
+                await retry_on_conflict(partial(self._record, message.id, index,
+                                                {"error": NOT_IN_PLAN}))
+                continue
             item = message.metadata["media"][index]
             key = f"{message.owner_id}/{message.id}/{index}"
             try:

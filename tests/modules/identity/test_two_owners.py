@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from application.identity.directory import StoredOwnerDirectory
+from domain.identity.owner import Plan
 from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from tests.conftest import MakeSettings
@@ -96,6 +97,27 @@ async def test_media_is_fetched_with_the_owners_own_credentials(
         await world.run_jobs()
         assert [authenticated for path, authenticated in twilio.media_requests
                 if B.account_sid in path] == [True]
+
+
+async def test_a_plan_without_media_keeps_the_reference_and_fetches_nothing(
+    make_settings: MakeSettings, twilio: FakeTwilioServer
+) -> None:
+    async with two_owners(make_settings, twilio) as world:
+        await world.store.put_plan(Plan(id="text-only", name="Text only", media=False))
+        await world.store.update(B.owner_id, plan_id="text-only")
+        url = twilio.host_media(b"\x89PNG fake", "image/png", account_sid=B.account_sid)
+        response = await world.as_tenant(B, body="see this", NumMedia="1", MediaUrl0=url,
+                                          MediaContentType0="image/png")
+        assert response.status_code == 200
+        await world.run_jobs()
+        assert twilio.media_requests == []
+        assert [s.body for s in twilio.sent] == ["Echo: see this"]  # still answered
+        async with world.container[UnitOfWork] as uow:
+            inbound = await uow.repository(MessageRepository).get_by_provider_sid(
+                f"SM{1:032x}")  # the world's first MessageSid
+        assert inbound is not None
+        [item] = inbound.metadata["media"]
+        assert (item["url"], item["error"]) == (url, "media is not in the owner's plan")
 
 
 async def test_a_disabled_owners_webhooks_get_403_and_store_nothing(
