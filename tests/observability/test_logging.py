@@ -144,6 +144,17 @@ def test_uvicorn_loggers_go_through_the_same_pipeline(
     assert uvicorn_logger.handlers == []
 
 
+def test_http_client_request_lines_stay_below_info_but_warnings_pass(
+    make_settings: MakeSettings, logs: LogCapture
+) -> None:
+    logs.configure(make_settings(log_format="json", log_level="INFO"))
+    logging.getLogger("httpx").info('HTTP Request: POST https://api.example/x "201 Created"')
+    logging.getLogger("httpcore.http11").info("receive_response_headers.complete")
+    logging.getLogger("httpx").warning("connection pool is full")
+    [line] = logs.lines()
+    assert (line["logger"], line["event"]) == ("httpx", "connection pool is full")
+
+
 @pytest.mark.parametrize(
     ("text", "kept"),
     [

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from application.identity.directory import StoredOwnerDirectory
-from domain.identity.owner import Plan
 from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
+from domain.identity.owner import Plan
 from tests.conftest import MakeSettings
 from tests.fakes.fake_twilio import FakeTwilioServer
 from tests.modules.identity.world import CONTACT, STATUS, A, B, two_owners
