@@ -122,6 +122,9 @@ class StalledJob:
     payload: Mapping[str, Any]
     dedup_key: str
     correlation_id: str | None = None
+    # The step the work stalled at, when it is an earlier task than the finder's own (a
+    # reply whose media download or transcription was lost starts again there).
+    task: str | None = None
 
 
 class StalledWork(Protocol):

@@ -77,6 +77,7 @@ class RequeueStalledWork:
 
     async def _requeue(self, task: str, job: StalledJob) -> int:
         headers = {"correlation_id": job.correlation_id} if job.correlation_id else None
-        job_id = await self._queue.enqueue(task, job.payload, dedup_key=job.dedup_key,
+        job_id = await self._queue.enqueue(job.task or task, job.payload,
+                                           dedup_key=job.dedup_key,
                                            headers=headers)
         return 0 if job_id is None else 1

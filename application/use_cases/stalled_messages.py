@@ -1,7 +1,9 @@
 """How the sweep finds the WhatsApp flow's lost work (``TaskSpec.stalled`` of its tasks).
 
 Two kinds of work can be lost: the reply to an inbound message (no reply stored yet), and
-the send of a stored reply (still ``pending``: its send job never ran).
+the send of a stored reply (still ``pending``: its send job never ran). A reply waits for
+its message's media download and voice-note transcription: when one of those jobs was
+lost, the work starts again at that step, so the reply still sees the media.
 """
 
 from __future__ import annotations
@@ -9,10 +11,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from application.policy import MediaPolicy
 from application.ports.message_repository import MessageRepository
 from application.ports.repository import Condition
 from application.ports.unit_of_work import UnitOfWork
-from application.tasks import GenerateReplyPayload, SendMessagePayload, StalledJob
+from application.tasks import (
+    DOWNLOAD_MEDIA,
+    TRANSCRIBE_AUDIO,
+    DownloadMediaPayload,
+    GenerateReplyPayload,
+    SendMessagePayload,
+    StalledJob,
+    TranscribeAudioPayload,
+)
+from application.use_cases.download_media import pending_media
+from application.use_cases.transcribe_audio import untranscribed
 from domain.message import DeliveryStatus, Direction, Message
 
 
@@ -23,17 +36,27 @@ def _correlation(message: Message) -> str:
 class RepliesNeverGenerated:
     """Inbound messages with no reply stored: their ``generate_reply`` job was lost."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, media: MediaPolicy | None = None) -> None:
         self._uow = uow
+        self._media = media or MediaPolicy()
 
     async def find(self, before: datetime, limit: int) -> Sequence[StalledJob]:
         async with self._uow as uow:
             waiting = await uow.repository(MessageRepository).awaiting_reply(before, limit)
-        jobs = []
-        for message in waiting:
-            payload = GenerateReplyPayload(message.id)
-            jobs.append(StalledJob(payload.to_payload(), payload.dedup_key, _correlation(message)))
-        return jobs
+        return [self._next_step(message) for message in waiting]
+
+    def _next_step(self, message: Message) -> StalledJob:
+        correlation = _correlation(message)
+        if pending_media(message):
+            download = DownloadMediaPayload(message.id)
+            return StalledJob(download.to_payload(), download.dedup_key, correlation,
+                              task=DOWNLOAD_MEDIA)
+        if self._media.transcribe_audio and untranscribed(message):
+            transcribe = TranscribeAudioPayload(message.id)
+            return StalledJob(transcribe.to_payload(), transcribe.dedup_key, correlation,
+                              task=TRANSCRIBE_AUDIO)
+        payload = GenerateReplyPayload(message.id)
+        return StalledJob(payload.to_payload(), payload.dedup_key, correlation)
 
 
 class RepliesNeverSent:

@@ -40,6 +40,13 @@ def audio_items(message: Message) -> list[int]:
             is MediaKind.AUDIO]
 
 
+def untranscribed(message: Message) -> list[int]:
+    """Indexes of the stored audio items with neither a transcript nor its error yet."""
+    media = message.metadata.get("media") or []
+    return [i for i in audio_items(message)
+            if TRANSCRIPT not in media[i] and "transcript_error" not in media[i]]
+
+
 class TranscribeAudio:
     def __init__(
         self,
@@ -57,10 +64,8 @@ class TranscribeAudio:
 
     async def execute(self, request: TranscribeAudioPayload) -> str:
         message = await self._load(request.message_id)
-        for index in audio_items(message):
+        for index in untranscribed(message):
             item = message.metadata["media"][index]
-            if TRANSCRIPT in item or "transcript_error" in item:
-                continue
             blob = await self._blobs.get(str(item["blob_key"]))
             if blob is None:
                 await retry_on_conflict(partial(

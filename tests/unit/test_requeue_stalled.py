@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from adapters.in_memory.job_queue import InMemoryJobQueue
-from application.tasks import GENERATE_REPLY, SEND_MESSAGE, GenerateReplyPayload, StalledJob
+from application.policy import MediaPolicy
+from application.ports.message_repository import MessageRepository
+from application.tasks import (
+    DOWNLOAD_MEDIA,
+    GENERATE_REPLY,
+    SEND_MESSAGE,
+    TRANSCRIBE_AUDIO,
+    GenerateReplyPayload,
+    StalledJob,
+)
 from application.use_cases.requeue_stalled import (
     RequeueStalledWork,
     StalledWorkFinders,
@@ -120,3 +130,43 @@ async def test_any_tasks_finder_is_swept_and_dead_or_waiting_work_is_left_alone(
     [recovered] = [j for j in jobs if j.payload["invoice_id"] == "i1"]
     assert (recovered.task, recovered.dedup_key) == ("billing.pay", "pay:i1")
     assert recovered.headers["correlation_id"] == "corr-1"
+
+
+async def _stalled_step(fakes: Fakes, transcribe: bool = False) -> list[str]:
+    finder = RepliesNeverGenerated(fakes.uow(), MediaPolicy(transcribe_audio=transcribe))
+    return [job.task or GENERATE_REPLY
+            for job in await finder.find(fakes.clock.now() + timedelta(minutes=1), 10)]
+
+
+async def _set_media(fakes: Fakes, message_id: str, item: dict[str, str]) -> None:
+    async with fakes.uow() as uow:
+        messages = uow.repository(MessageRepository)
+        message = await messages.get_by_id(message_id)
+        assert message is not None
+        await messages.update(replace(message, metadata={**message.metadata, "media": [item]}))
+        await uow.commit()
+
+
+async def test_a_reply_waiting_for_its_media_starts_again_at_the_lost_step(
+    fakes: Fakes,
+) -> None:
+    """A lost download (or transcription) job is queued again, not the reply: a reply
+    generated then would not see the media."""
+    voice = {"url": "https://api.twilio.com/media/ME1", "content_type": "audio/ogg"}
+    result = await fakes.receive().execute(inbound(body=""))
+    await _set_media(fakes, result.message_id, voice)
+    assert await _stalled_step(fakes) == [DOWNLOAD_MEDIA]
+    await _set_media(fakes, result.message_id, voice | {"blob_key": "o/m/0",
+                                                        "stored_type": "audio/ogg"})
+    assert await _stalled_step(fakes, transcribe=True) == [TRANSCRIBE_AUDIO]
+    assert await _stalled_step(fakes, transcribe=False) == [GENERATE_REPLY]
+    await _set_media(fakes, result.message_id, voice | {"blob_key": "o/m/0",
+                                                        "stored_type": "audio/ogg",
+                                                        "transcript": "hello"})
+    assert await _stalled_step(fakes, transcribe=True) == [GENERATE_REPLY]
+    fakes.queue = InMemoryJobQueue(max_attempts=3)  # the queue lost everything
+    await _set_media(fakes, result.message_id, voice)
+    fakes.clock.advance(timedelta(minutes=6))
+    assert await sweep(fakes).execute(AFTER) == 1
+    [job] = await fakes.queue.receive(10, 0)
+    assert (job.task, job.dedup_key) == (DOWNLOAD_MEDIA, f"{DOWNLOAD_MEDIA}:{result.message_id}")
