@@ -44,7 +44,7 @@ async def test_each_owners_prompt_and_model_reach_the_model(
         assert (await world.as_tenant(A, body="question to a")).status_code == 200
         assert (await world.as_tenant(B, body="question to b")).status_code == 200
         await world.run_jobs()
-        by_question = {str(r["messages"][-1]["content"]): r for r in llm.requests}  # type: ignore[index]
+        by_question = {str(r["messages"][-1]["content"]): r for r in llm.requests}
         to_a, to_b = by_question["question to a"], by_question["question to b"]
         assert (to_a["model"], _system(to_a)) == ("deployment-model", "The deployment's prompt.")
         assert (to_b["model"], to_b.get("temperature")) == ("model-of-b", 0.1)
@@ -62,7 +62,7 @@ async def test_an_owner_whose_assistant_is_off_gets_no_reply_and_no_model_call(
         assert (await world.as_tenant(A, body="to a")).status_code == 200
         assert (await world.as_tenant(B, body="to b")).status_code == 200
         await world.run_jobs()
-        assert [str(r["messages"][-1]["content"]) for r in llm.requests] == ["to a"]  # type: ignore[index]
+        assert [str(r["messages"][-1]["content"]) for r in llm.requests] == ["to a"]
         assert [s.body for s in twilio.sent] == ["LLM: to a"]
         assert await world.stored_messages() == 4  # B's inbound is stored, its stand-in too
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from application.identity.quota import QuotaCounter
 from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
+from bootstrap.telemetry import build_telemetry
 from domain.identity.owner import OverQuota, Plan
 from domain.message import DeliveryStatus, Direction
 from tests.conftest import MakeSettings
@@ -65,3 +68,28 @@ async def test_concurrent_messages_never_get_more_replies_than_the_quota(
         await world.as_tenant(A, body="a is free")
         await world.run_jobs()
         assert "Echo: a is free" in [s.body for s in twilio.sent]
+
+
+async def test_each_refusal_is_counted_by_owner_and_whether_the_notice_went(
+    make_settings: MakeSettings, twilio: FakeTwilioServer
+) -> None:
+    reader = InMemoryMetricReader()
+    telemetry = build_telemetry(make_settings(), metric_readers=[reader])
+    try:
+        async with two_owners(make_settings, twilio, telemetry=telemetry) as world:
+            await world.store.put_plan(Plan(id="one", name="One", monthly_quota=1,
+                                            over_quota=OverQuota.NOTICE, notice=NOTICE))
+            await world.store.update(B.owner_id, plan_id="one")
+            for n in range(4):  # one reply, then the notice, then silence twice
+                assert (await world.as_tenant(B, body=f"hi {n}")).status_code == 200
+                await world.run_jobs()
+            assert (await world.as_tenant(A, body="a is not limited")).status_code == 200
+            await world.run_jobs()
+        data = reader.get_metrics_data()
+        points: list[Any] = [p for r in (data.resource_metrics if data else [])
+                  for s in r.scope_metrics for m in s.metrics
+                  if m.name == "wta.quota.refused" for p in m.data.data_points]
+        counted = {(p.attributes["owner_id"], p.attributes["notice"]): p.value for p in points}
+        assert counted == {(B.owner_id, True): 1, (B.owner_id, False): 2}
+    finally:
+        telemetry.shutdown()

@@ -25,6 +25,7 @@ from bootstrap.modules.identity import MODULE as IDENTITY
 from bootstrap.modules.whatsapp import MODULE as WHATSAPP
 from bootstrap.resources import Resources
 from bootstrap.settings import Settings
+from bootstrap.telemetry import Telemetry
 from bootstrap.worker import build_runner
 from tests.conftest import MakeSettings
 from tests.fakes.fake_twilio import FakeTwilioServer
@@ -96,8 +97,10 @@ class World:
 
 @contextlib.asynccontextmanager
 async def two_owners(make_settings: MakeSettings, twilio: FakeTwilioServer,
-                     migrated: bool = False, **overrides: Any) -> AsyncIterator[World]:
-    """``migrated``: the database is already there (a test migrated it its own way)."""
+                     migrated: bool = False, telemetry: Telemetry | None = None,
+                     **overrides: Any) -> AsyncIterator[World]:
+    """``migrated``: the database is already there (a test migrated it its own way).
+    ``telemetry``: the test's own providers, to read the metrics."""
     twilio.account_sid, twilio.auth_token = A.account_sid, A.auth_token
     twilio.other_accounts[B.account_sid] = B.auth_token
     settings = make_settings(
@@ -106,7 +109,7 @@ async def two_owners(make_settings: MakeSettings, twilio: FakeTwilioServer,
         **overrides)
     if not migrated:
         migrate(settings)
-    container = build_container(settings, modules=[WHATSAPP, IDENTITY])
+    container = build_container(settings, telemetry, modules=[WHATSAPP, IDENTITY])
     app = create_app(settings, container, embedded_worker=False)
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
