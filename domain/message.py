@@ -123,6 +123,19 @@ class Message:
             return self.body
         return f"{self.body}\n{transcript}" if self.body.strip() else transcript
 
+    def reply(
+        self, reply_id: str, body: str, at: datetime, *,
+        status: DeliveryStatus = DeliveryStatus.PENDING,
+        type: MessageType = MessageType.TEXT, metadata: dict[str, Any] | None = None,
+    ) -> Message:
+        """THE reply to this inbound message: same conversation, addresses swapped."""
+        return Message(
+            id=reply_id, conversation_id=self.conversation_id, owner_id=self.owner_id,
+            direction=Direction.OUTBOUND, type=type, body=body,
+            from_address=self.to_address, to_address=self.from_address, status=status,
+            created_at=at, updated_at=at, reply_to_id=self.id, metadata=metadata or {},
+        )
+
     def with_status(
         self, new: DeliveryStatus, at: datetime, error_code: str | None = None
     ) -> Message:

@@ -13,18 +13,15 @@ With ``MediaPolicy.transcribe_audio``, a message carrying audio goes to the
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from application.errors import PermanentJobError
 from application.policy import MediaPolicy
 from application.ports.assistant_profiles import AssistantProfiles, SameForEveryOwner
 from application.ports.blob_store import BlobStore
 from application.ports.clock import Clock
 from application.ports.job_queue import JobQueue
 from application.ports.media_fetcher import MediaFetcher, MediaRejected
-from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import (
     GENERATE_REPLY,
@@ -34,8 +31,9 @@ from application.tasks import (
     TranscribeAudioPayload,
 )
 from application.use_cases.conversations import retry_on_conflict
+from application.use_cases.inbound_media import load_inbound, queue_step, record_item
 from application.use_cases.transcribe_audio import audio_items
-from domain.message import Direction, Message
+from domain.message import Message
 
 log = logging.getLogger(__name__)
 NOT_IN_PLAN = "media is not in the owner's plan"
@@ -68,11 +66,11 @@ class DownloadInboundMedia:
         self._clock = clock
 
     async def execute(self, request: DownloadMediaPayload) -> list[str]:
-        message = await self._load(request.message_id)
+        message = await load_inbound(self._uow, request.message_id)
         allowed = (await self._profiles.for_owner(message.owner_id)).media
         for index in pending_media(message):
             if not allowed:  # the owner's plan has no media: the reply sees none
-                await retry_on_conflict(partial(self._record, message.id, index,
+                await retry_on_conflict(partial(self._record_item, message.id, index,
                                                 {"error": NOT_IN_PLAN}))
                 continue
             item = message.metadata["media"][index]
@@ -82,44 +80,23 @@ class DownloadInboundMedia:
                                                    message.owner_id)
             except MediaRejected as refused:
                 log.warning("media %d of %s refused: %s", index, message.id, refused)
-                await retry_on_conflict(partial(self._record, message.id, index,
+                await retry_on_conflict(partial(self._record_item, message.id, index,
                                                 {"error": str(refused)}))
                 continue
             # MediaUnavailable and BlobStoreUnavailable fail the job: it is retried.
             await self._blobs.put(key, fetched.data, fetched.content_type)
             await retry_on_conflict(partial(
-                self._record, message.id, index,
+                self._record_item, message.id, index,
                 {"blob_key": key, "stored_type": fetched.content_type,
                  "size": len(fetched.data)}))
-        final = await self._load(request.message_id)
+        final = await load_inbound(self._uow, request.message_id)
         # A voice note is transcribed first; that job queues the reply in turn.
         next_job: GenerateReplyPayload | TranscribeAudioPayload = GenerateReplyPayload(message.id)
         task = GENERATE_REPLY
         if self._media.transcribe_audio and audio_items(final):
             next_job, task = TranscribeAudioPayload(message.id), TRANSCRIBE_AUDIO
-        await self._queue.enqueue(
-            task, next_job.to_payload(), dedup_key=next_job.dedup_key,
-            headers={"correlation_id": message.provider_sid or message.id,
-                     "owner_id": message.owner_id,
-                     "conversation_id": message.conversation_id},
-        )
+        await queue_step(self._queue, task, next_job.to_payload(), next_job.dedup_key, final)
         return [str(i["blob_key"]) for i in final.metadata.get("media", []) if "blob_key" in i]
 
-    async def _load(self, message_id: str) -> Message:
-        async with self._uow as uow:
-            message = await uow.repository(MessageRepository).get_by_id(message_id)
-        if message is None or message.direction is not Direction.INBOUND:
-            raise PermanentJobError(f"no inbound message {message_id}")
-        return message
-
-    async def _record(self, message_id: str, index: int, fields: dict[str, Any]) -> None:
-        async with self._uow as uow:
-            message = await uow.repository(MessageRepository).get_by_id(message_id)
-            if message is None:
-                raise PermanentJobError(f"inbound message {message_id} is gone")
-            media = [dict(item) for item in message.metadata.get("media", [])]
-            media[index].update(fields)
-            await uow.repository(MessageRepository).update(replace(
-                message, metadata={**message.metadata, "media": media},
-                updated_at=self._clock.now()))
-            await uow.commit()
+    async def _record_item(self, message_id: str, index: int, fields: dict[str, Any]) -> None:
+        await record_item(self._uow, self._clock, message_id, index, fields)

@@ -208,20 +208,9 @@ class GenerateReply:
         extra: dict[str, Any] = dict(metadata or {})
         if reply.media_urls:
             extra["media"] = [{"url": url, "content_type": ""} for url in reply.media_urls]
-        candidate = Message(
-            id=self._ids.new_id(),
-            conversation_id=inbound.conversation_id,
-            owner_id=inbound.owner_id,
-            direction=Direction.OUTBOUND,
+        candidate = inbound.reply(
+            self._ids.new_id(), reply.text, now, status=status, metadata=extra,
             type=MessageType.MEDIA if reply.media_urls else MessageType.TEXT,
-            body=reply.text,
-            from_address=inbound.to_address,
-            to_address=inbound.from_address,
-            status=status,
-            created_at=now,
-            updated_at=now,
-            reply_to_id=inbound.id,
-            metadata=extra,
         )
         async with self._uow as uow:
             messages = uow.repository(MessageRepository)

@@ -18,7 +18,7 @@ from application.ports.id_generator import IdGenerator
 from application.ports.message_repository import MessageRepository
 from application.ports.unit_of_work import UnitOfWork
 from domain.conversation import ANY_AGENT, Conversation
-from domain.message import DeliveryStatus, Direction, Message, MessageType
+from domain.message import DeliveryStatus, Message
 
 SKIPPED = "skipped"
 
@@ -62,13 +62,8 @@ async def store_skip(
             if current is not None and current.held_by(now) is None:
                 await conversations.update(
                     current.handed_off(ANY_AGENT, now, hold_until).flagged_for_person(now))
-        marker = Message(
-            id=ids.new_id(), conversation_id=inbound.conversation_id, owner_id=inbound.owner_id,
-            direction=Direction.OUTBOUND, type=MessageType.TEXT, body="",
-            from_address=inbound.to_address, to_address=inbound.from_address,
-            status=DeliveryStatus.CANCELED, created_at=now, updated_at=now,
-            reply_to_id=inbound.id, metadata={SKIPPED: str(reason)},
-        )
+        marker = inbound.reply(ids.new_id(), "", now, status=DeliveryStatus.CANCELED,
+                               metadata={SKIPPED: str(reason)})
         if not await messages.add_if_new(marker):
             await uow.rollback()
             stored = await messages.get_reply_to(inbound.id)

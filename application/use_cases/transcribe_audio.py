@@ -12,22 +12,20 @@ without one.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from application.attempt import is_last_attempt
-from application.errors import PermanentJobError
 from application.ports.blob_store import BlobStore
 from application.ports.clock import Clock
 from application.ports.job_queue import JobQueue
-from application.ports.message_repository import MessageRepository
 from application.ports.transcriber import Transcriber, TranscriptionFailed
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import GENERATE_REPLY, GenerateReplyPayload, TranscribeAudioPayload
 from application.use_cases.conversations import retry_on_conflict
+from application.use_cases.inbound_media import load_inbound, queue_step, record_item
 from domain.inbound_content import MediaKind
-from domain.message import TRANSCRIPT, Direction, Message
+from domain.message import TRANSCRIPT, Message
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +61,13 @@ class TranscribeAudio:
         self._clock = clock
 
     async def execute(self, request: TranscribeAudioPayload) -> str:
-        message = await self._load(request.message_id)
+        message = await load_inbound(self._uow, request.message_id)
         for index in untranscribed(message):
             item = message.metadata["media"][index]
             blob = await self._blobs.get(str(item["blob_key"]))
             if blob is None:
                 await retry_on_conflict(partial(
-                    self._record, message.id, index, {"transcript_error": "blob missing"}))
+                    self._record_item, message.id, index, {"transcript_error": "blob missing"}))
                 continue
             try:
                 text = await self._transcriber.transcribe(blob.data, blob.content_type)
@@ -79,37 +77,15 @@ class TranscribeAudio:
                 log.warning("voice note %d of %s not transcribed: %s", index, message.id,
                             failure)
                 await retry_on_conflict(partial(
-                    self._record, message.id, index, {"transcript_error": str(failure)}))
+                    self._record_item, message.id, index, {"transcript_error": str(failure)}))
                 continue
             await retry_on_conflict(partial(
-                self._record, message.id, index, {TRANSCRIPT: text.strip()}))
-        final = await self._load(request.message_id)
+                self._record_item, message.id, index, {TRANSCRIPT: text.strip()}))
+        final = await load_inbound(self._uow, request.message_id)
         payload = GenerateReplyPayload(final.id)
-        await self._queue.enqueue(
-            GENERATE_REPLY, payload.to_payload(), dedup_key=payload.dedup_key,
-            headers={"correlation_id": final.provider_sid or final.id,
-                     "owner_id": final.owner_id, "conversation_id": final.conversation_id},
-        )
+        await queue_step(self._queue, GENERATE_REPLY, payload.to_payload(), payload.dedup_key,
+                         final)
         return str(final.metadata.get(TRANSCRIPT, ""))
 
-    async def _load(self, message_id: str) -> Message:
-        async with self._uow as uow:
-            message = await uow.repository(MessageRepository).get_by_id(message_id)
-        if message is None or message.direction is not Direction.INBOUND:
-            raise PermanentJobError(f"no inbound message {message_id}")
-        return message
-
-    async def _record(self, message_id: str, index: int, fields: dict[str, Any]) -> None:
-        async with self._uow as uow:
-            message = await uow.repository(MessageRepository).get_by_id(message_id)
-            if message is None:
-                raise PermanentJobError(f"inbound message {message_id} is gone")
-            media = [dict(item) for item in message.metadata.get("media", [])]
-            media[index].update(fields)
-            spoken = [str(m[TRANSCRIPT]) for m in media if m.get(TRANSCRIPT)]
-            metadata = {**message.metadata, "media": media}
-            if spoken:
-                metadata[TRANSCRIPT] = "\n".join(spoken)
-            await uow.repository(MessageRepository).update(replace(
-                message, metadata=metadata, updated_at=self._clock.now()))
-            await uow.commit()
+    async def _record_item(self, message_id: str, index: int, fields: dict[str, Any]) -> None:
+        await record_item(self._uow, self._clock, message_id, index, fields)
