@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from application.ports.conversation_repository import ConversationRepository
 from application.ports.message_repository import MessageRepository
@@ -25,46 +24,18 @@ from application.use_cases.handoff import (
 )
 from application.use_cases.receive_inbound import InboundMessage, ReceiveInboundMessage
 from domain.message import Message
+from tests.e2e.model_world import BACKENDS, model_world
 from tests.e2e.test_worker_process import CONTACT, OUR_NUMBER, World
-from tests.fakes.fake_llm import DEFAULT_API_KEY, FakeLLMServer
+from tests.fakes.fake_llm import FakeLLMServer
 from tests.fakes.fake_twilio import FakeTwilioServer
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def llm() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer() as server:
-        yield server
-
-
-@pytest.fixture
-def twilio() -> Iterator[FakeTwilioServer]:
-    with FakeTwilioServer() as server:
-        server.reply_status = "sent"
-        yield server
-
-
-@pytest.fixture(params=["sqlite", "arq+postgres"])
+@pytest.fixture(params=BACKENDS)
 def world(request: pytest.FixtureRequest, tmp_path: Path, llm: FakeLLMServer,
           twilio: FakeTwilioServer) -> Iterator[World]:
-    extra = {"LLM_PROVIDER": "openai", "LLM_BASE_URL": llm.base_url,
-             "LLM_API_KEY": DEFAULT_API_KEY, "LLM_MODEL_NAME": "m",
-             "ASSISTANT_HANDOFF_KEYWORDS": "human"}
-    redis_url = None
-    if request.param == "arq+postgres":
-        redis_url = request.getfixturevalue("redis_url")
-        redis.Redis.from_url(redis_url).flushdb()
-        extra |= {"DATABASE_BACKEND": "postgres",
-                  "DATABASE_URL": request.getfixturevalue("postgres_database")}
-    made = World(tmp_path, "arq" if redis_url else "sqlite", redis_url, twilio, **extra)
-    made.start_worker()
-    try:
-        yield made
-    finally:
-        made.kill_all()
-        if redis_url:
-            redis.Redis.from_url(redis_url).flushdb()
+    yield from model_world(request, tmp_path, llm, twilio, ASSISTANT_HANDOFF_KEYWORDS="human")
 
 
 class Chat:
