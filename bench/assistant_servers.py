@@ -23,9 +23,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from twilio.request_validator import RequestValidator
 
-from bench.delivery_servers import ACCOUNT_SID, AUTH_TOKEN, INBOUND_PATH, MESSAGES_PATH
+from bench import delivery_servers
+from bench.delivery_servers import INBOUND_PATH
 
 API_KEY = "bench-model-key"  # loopback-only benchmark value
 MODEL = "bench-model"
@@ -51,33 +51,14 @@ def model_app(delay: float) -> Starlette:
 
 
 def bare_app(recorder_url: str, model_url: str, public_url: str) -> Starlette:
-    validator = RequestValidator(AUTH_TOKEN)
-    client: dict[str, aiohttp.ClientSession] = {}
-
-    async def inbound(request: Request) -> Response:
-        form = await request.form()
-        params = {k: str(v) for k, v in form.items()}
-        if not validator.validate(public_url, params, request.headers.get("x-twilio-signature")):
-            return Response(status_code=403)
-        if "c" not in client:  # made on the server's loop, at the first request
-            client["c"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-        session = client["c"]
-        ask: dict[str, Any] = {"model": MODEL,
-                               "messages": [{"role": "user", "content": params["Body"]}]}
+    async def ask_model(session: aiohttp.ClientSession, body: str) -> str:
+        ask: dict[str, Any] = {"model": MODEL, "messages": [{"role": "user", "content": body}]}
         async with session.post(model_url + "/chat/completions", json=ask,
                                 headers={"Authorization": f"Bearer {API_KEY}"}) as answer:
-            text = (await answer.json())["choices"][0]["message"]["content"]
-        reply = {"To": params["From"], "From": params["To"], "Body": text}
-        async with session.post(recorder_url + MESSAGES_PATH, data=reply,
-                                auth=aiohttp.BasicAuth(ACCOUNT_SID, AUTH_TOKEN)) as answer:
-            await answer.read()
-        return Response('<?xml version="1.0" encoding="UTF-8"?><Response/>',
-                        media_type="text/xml")
+            return str((await answer.json())["choices"][0]["message"]["content"])
 
-    return Starlette(routes=[
-        Route(INBOUND_PATH, inbound, methods=["POST"]),
-        Route("/health/live", lambda r: Response("ok"), methods=["GET"]),
-    ])
+    # No connection limit: every conversation waits on the model at once.
+    return delivery_servers.bare_app(recorder_url, public_url, ask_model, connections=0)
 
 
 def main(argv: list[str]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import uvicorn
@@ -54,7 +55,15 @@ def recorder_app() -> Starlette:
     ])
 
 
-def bare_app(recorder_url: str, public_url: str) -> Starlette:
+async def echo(session: aiohttp.ClientSession, body: str) -> str:
+    return f"Echo: {body}"
+
+
+def bare_app(recorder_url: str, public_url: str,
+             reply_text: Callable[[aiohttp.ClientSession, str], Awaitable[str]] = echo,
+             connections: int = 20) -> Starlette:
+    """``reply_text``: the reply text to a body (the assistant benchmark asks its model);
+    ``connections``: the client's limit (0: none)."""
     validator = RequestValidator(AUTH_TOKEN)
     client: dict[str, aiohttp.ClientSession] = {}
 
@@ -64,8 +73,10 @@ def bare_app(recorder_url: str, public_url: str) -> Starlette:
         if not validator.validate(public_url, params, request.headers.get("x-twilio-signature")):
             return Response(status_code=403)
         if "c" not in client:  # made on the server's loop, at the first request
-            client["c"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=20))
-        reply = {"To": params["From"], "From": params["To"], "Body": f"Echo: {params['Body']}"}
+            client["c"] = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=connections))
+        text = await reply_text(client["c"], params["Body"])
+        reply = {"To": params["From"], "From": params["To"], "Body": text}
         async with client["c"].post(recorder_url + MESSAGES_PATH, data=reply,
                                     auth=aiohttp.BasicAuth(ACCOUNT_SID, AUTH_TOKEN)) as answer:
             await answer.read()
