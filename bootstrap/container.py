@@ -14,6 +14,7 @@ from lagom import Container
 
 from adapters.console.sender import ConsoleMessageSender
 from adapters.echo.responder import EchoResponder
+from adapters.http_pool.transport import AiohttpPool
 from adapters.observability.conversation_metrics import OtelConversationMetrics
 from adapters.observability.httpx_transport import TracingTransport
 from adapters.observability.sender import ObservedMessageSender
@@ -51,6 +52,12 @@ from bootstrap.sweep import bind_sweep
 from bootstrap.telemetry import Telemetry, build_telemetry
 
 __all__ = ["Resources", "build_container"]
+
+# Connections kept alive to the model (a call takes seconds, so many are in flight at
+# once; past this many, calls wait for a free one) and, by default, to Twilio. The pool is
+# aiohttp's (adapters/http_pool): httpcore's cost grew with the calls in flight.
+LLM_CONNECTIONS = 200
+TWILIO_CONNECTIONS = 100
 
 
 def build_container(
@@ -145,8 +152,7 @@ def default_owner(settings: Settings) -> ChannelOwner:
 
 def _twilio_client(settings: Settings, telemetry: Telemetry,
                    resources: Resources, max_connections: int | None = None) -> httpx.AsyncClient:
-    transport = (httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=max_connections))
-                 if max_connections else httpx.AsyncHTTPTransport())
+    transport = AiohttpPool(max_connections=max_connections or TWILIO_CONNECTIONS)
     client = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.twilio_timeout_seconds, connect=5.0),
         # Client spans and traceparent on every call to Twilio.
@@ -229,7 +235,8 @@ def _bind_responder(container: Container, settings: Settings, resources: Resourc
     client = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.llm_timeout_seconds, connect=5.0),
         # Client spans and traceparent on every call to the model.
-        transport=TracingTransport(httpx.AsyncHTTPTransport(), container[Telemetry].tracer),
+        transport=TracingTransport(AiohttpPool(max_connections=LLM_CONNECTIONS),
+                                   container[Telemetry].tracer),
     )
     resources.closers.append(client.aclose)
     key = settings.llm_api_key

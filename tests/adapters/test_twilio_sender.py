@@ -14,6 +14,7 @@ import pytest
 
 from adapters.console import ConsoleMessageSender
 from adapters.echo import EchoResponder
+from adapters.http_pool.transport import AiohttpPool
 from adapters.twilio import TwilioMessageSender
 from application.errors import DeliveryFailed, DeliveryUncertain
 from application.ports.message_sender import OutboundEnvelope
@@ -44,9 +45,12 @@ def twilio(server: FakeTwilioServer) -> FakeTwilioServer:
     return server
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=0.5)) as c:
+@pytest.fixture(params=["httpcore", "aiohttp"])
+async def client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    """Every sender test runs on httpx's own pool and on the aiohttp pool the app uses."""
+    transport = AiohttpPool(max_connections=20) if request.param == "aiohttp" else None
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=0.5),
+                                 transport=transport) as c:
         yield c
 
 
