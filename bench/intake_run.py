@@ -83,7 +83,8 @@ class Server:
             out.parent.mkdir(parents=True, exist_ok=True)
             self.profiler = subprocess.Popen(  # noqa: ASYNC220
                 [spy, "record", "--pid", str(self.process.pid), "--format", "raw",
-                 "--subprocesses", "--idle", "--nonblocking", "--rate", "100", "-o", str(out)],
+                 "--subprocesses", "--threads", "--idle", "--nonblocking", "--rate", "100",
+                 "-o", str(out)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             await asyncio.sleep(0.5)
         return self

@@ -32,6 +32,8 @@ def summarize(path: str, top: int) -> str:
                 continue
             count = int(count_text)
             frames = stack.split(";")
+            if frames[0].startswith("process "):  # py-spy --subprocesses names the process first
+                frames = frames[1:]
             match = _THREAD.match(frames[0])
             thread = (match.group(1) or "thread") if match else frames[0]
             thread = re.sub(r"_\d+$", "", thread)
