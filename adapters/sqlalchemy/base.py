@@ -24,7 +24,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.sqlalchemy.conditions import where_clauses
+from adapters.sqlalchemy.conditions import bound_where
 from adapters.sqlalchemy.engine import sqlstate, translate_errors
 from adapters.sqlalchemy.schema import table_for
 from application.entities import EntitySpec, Identified
@@ -42,6 +42,17 @@ E = TypeVar("E", bound=Identified)
 # Built once per table: a statement object keeps its cache key, so each call skips
 # building and hashing a new one (most of SQLAlchemy's cost per statement locally).
 _STATEMENTS: dict[tuple[str, str], Executable] = {}
+_MAX_STATEMENTS = 2000  # shapes and limits may come from callers: the cache is bounded
+
+
+def cached_statement(key: tuple[str, str], build: Callable[[], Executable]) -> Executable:
+    """The statement built once for ``key`` (table name, what it does)."""
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = build()
+        if len(_STATEMENTS) < _MAX_STATEMENTS:
+            _STATEMENTS[key] = stmt
+    return stmt
 
 _UNIQUE_SQLITE_ERRORS = {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
 _UNIQUE_SQLSTATE = "23505"
@@ -97,7 +108,12 @@ class SqlaRepository(Generic[E]):
         return entity
 
     async def get_by_id(self, entity_id: str) -> E | None:
-        return await self._one(self.table.c.id == entity_id)
+        return await self._one_of(self._by_column("id"), {"p_value": entity_id})
+
+    def _by_column(self, column: str) -> Executable:
+        """``SELECT * WHERE column = :p_value``, built once per table and column."""
+        return cached_statement((self.table.name, f"by {column}"), lambda: select(
+            self.table).where(self.table.c[column] == bindparam("p_value")))
 
     async def update(self, entity: E) -> E:
         values = self._to_row(entity)
@@ -151,7 +167,19 @@ class SqlaRepository(Generic[E]):
         self, conditions: Sequence[Condition], *, limit: int = 50, cursor: str | None = None
     ) -> Page[E]:
         check_conditions(conditions, self.columns())
-        return await self._page(where_clauses(self.table, conditions), limit, cursor)
+        if limit < 1:
+            raise InvalidQuery(f"limit must be at least 1, got {limit}")
+        shape, clauses, params = bound_where(self.table, conditions)
+        if cursor is not None:
+            params["p_cursor"] = decode_cursor(cursor)
+        if cursor is not None:
+            clauses.append(self.table.c.id > bindparam("p_cursor"))
+        stmt = cached_statement(
+            (self.table.name, f"query {shape} {cursor is not None} {limit}"),
+            lambda: select(self.table).where(*clauses).order_by(self.table.c.id)
+            .limit(limit + 1))
+        result = await self._execute(stmt, params)
+        return self._paged([self._from_row(row) for row in result.mappings().all()], limit)
 
     def columns(self) -> frozenset[str]:
         """The columns callers may filter and query on."""
@@ -180,7 +208,9 @@ class SqlaRepository(Generic[E]):
             where.append(self.table.c.id > decode_cursor(cursor))
         # One extra row tells whether another page exists without a second query.
         stmt = select(self.table).where(*where).order_by(self.table.c.id)
-        items = await self._many(stmt.limit(limit + 1))
+        return self._paged(await self._many(stmt.limit(limit + 1)), limit)
+
+    def _paged(self, items: builtins.list[E], limit: int) -> Page[E]:
         if len(items) > limit:
             return Page(items[:limit], encode_cursor(items[limit - 1].id))
         return Page(items, None)

@@ -6,7 +6,7 @@ import enum
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, false
+from sqlalchemy import ColumnElement, Table, bindparam, false
 
 from application.ports.repository import Condition
 
@@ -51,6 +51,40 @@ _BUILDERS: dict[str, Callable[[Any, object], ColumnElement[bool]]] = {
 }
 
 
-def where_clauses(table: Table, conditions: Sequence[Condition]) -> list[ColumnElement[bool]]:
-    """One bound expression per condition; values always travel as parameters."""
-    return [_BUILDERS[c.op](table.c[c.column], c.value) for c in conditions]
+def _bound(column: Any, op: str, name: str) -> ColumnElement[bool]:
+    param: Any = bindparam(name, expanding=op == "in")
+    if op == "like":
+        return column.like(param, escape=LIKE_ESCAPE)  # type: ignore[no-any-return]
+    if op == "in":
+        return column.in_(param)  # type: ignore[no-any-return]
+    return _BUILDERS[op](column, param)
+
+
+def _literal_shape(condition: Condition) -> bool:
+    """Whether the value changes the SQL itself (NULL tests, an empty IN), not a parameter."""
+    value = condition.value
+    return (condition.op == "is_null" or value is None
+            or (condition.op == "in" and not value))
+
+
+def bound_where(
+    table: Table, conditions: Sequence[Condition]
+) -> tuple[tuple[Any, ...], list[ColumnElement[bool]], dict[str, Any]]:
+    """(shape, expressions, parameters): the expressions take the values as named
+    parameters, so conditions of one shape give one statement, built and hashed once."""
+    shape: list[Any] = []
+    clauses: list[ColumnElement[bool]] = []
+    params: dict[str, Any] = {}
+    for n, condition in enumerate(conditions):
+        column = table.c[condition.column]
+        if _literal_shape(condition):
+            shape.append((condition.column, condition.op, bool(condition.value)))
+            clauses.append(_BUILDERS[condition.op](column, condition.value))
+            continue
+        name = f"w{n}"
+        shape.append((condition.column, condition.op))
+        clauses.append(_bound(column, condition.op, name))
+        value = condition.value
+        params[name] = ([_plain(v) for v in value] if condition.op == "in"  # type: ignore[attr-defined]
+                        else _plain(value))
+    return tuple(shape), clauses, params

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, exists, select, update
 
-from adapters.sqlalchemy.base import SqlaRepository
+from adapters.sqlalchemy.base import SqlaRepository, cached_statement
 from adapters.sqlalchemy.tables import conversations, messages
 from application.conversation_entities import ENTITIES
 from application.entities import EntityRegistry, registry
@@ -75,14 +75,11 @@ class SqlaMessageRepository(SqlaRepository[Message]):
         if limit < 1:
             return []
         c = self.table.c
-        stmt = (
-            select(self.table)
-            .where(c.conversation_id == conversation_id)
-            .order_by(c.id.desc())
-            .limit(limit)
-        )
-        newest_first = await self._many(stmt)
-        return newest_first[::-1]
+        stmt = cached_statement((self.table.name, f"latest {limit}"), lambda: select(
+            self.table).where(c.conversation_id == bindparam("p_id")).order_by(c.id.desc())
+            .limit(limit))
+        result = await self._execute(stmt, {"p_id": conversation_id})
+        return [self._from_row(row) for row in result.mappings().all()][::-1]
 
     async def compare_and_set_status(
         self,
