@@ -93,10 +93,12 @@ class LoopSession:
     write lock, waiting for it with ``asyncio.sleep`` (see the module docstring).
     """
 
-    def __init__(self, engine: Engine, gate: asyncio.Semaphore, lock_timeout: float) -> None:
+    def __init__(self, engine: Engine, gate: asyncio.Semaphore, lock_timeout: float,
+                 idle: list[Connection] | None = None) -> None:
         self._engine = engine
         self._gate = gate
         self._lock_timeout = lock_timeout
+        self._idle = idle if idle is not None else []
         self._connection: Connection | None = None
         self._savepoints = 0
 
@@ -135,9 +137,20 @@ class LoopSession:
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None
-        if connection is not None:
+        if connection is None:
+            return
+        try:
+            if connection.in_transaction():
+                connection.rollback()  # what was not committed
+            if not connection.invalidated:
+                # Kept open for the next unit: a checkout from SQLAlchemy's pool and its
+                # reset on return cost as much as the unit's statements.
+                self._idle.append(connection)
+                connection = None
+        finally:
             try:
-                connection.close()  # rolls back what was not committed
+                if connection is not None:
+                    connection.close()
             finally:
                 self._gate.release()
 
@@ -146,7 +159,7 @@ class LoopSession:
             # The gate, not the pool, makes callers wait: the pool would block the loop.
             await self._gate.acquire()
             try:
-                self._connection = self._engine.connect()
+                self._connection = self._idle.pop() if self._idle else self._engine.connect()
             except BaseException:
                 self._gate.release()
                 raise
@@ -174,9 +187,10 @@ class LoopSessionFactory:
         self.engine = engine
         self._gate = asyncio.Semaphore(pool_size)
         self._lock_timeout = lock_timeout
+        self._idle: list[Connection] = []  # open between units, at most pool_size
 
     def __call__(self) -> LoopSession:
-        return LoopSession(self.engine, self._gate, self._lock_timeout)
+        return LoopSession(self.engine, self._gate, self._lock_timeout, self._idle)
 
     async def ping(self) -> None:
         session = self()
@@ -187,4 +201,7 @@ class LoopSessionFactory:
             await session.close()
 
     async def dispose(self) -> None:
+        idle, self._idle[:] = list(self._idle), []
+        for connection in idle:
+            connection.close()
         self.engine.dispose()

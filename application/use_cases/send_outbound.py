@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from application.channel_policy import ChannelPolicy
 from application.errors import (
+    ConcurrencyError,
     DeliveryFailed,
     DeliveryUncertain,
     PermanentJobError,
@@ -109,8 +110,11 @@ class SendOutboundMessage:
                 log.error("send of message %s part %d is unconfirmed; not retrying",
                           message_id, claim.index + 1)
                 return _CLAIMED
+            # The claimed row is the stored one unless a status callback raced ahead: the
+            # first attempt writes at its version without reading it again.
+            known = [claim.message]
             status = await _stored(
-                partial(self._record, message_id, receipt.provider_sid, receipt.status)
+                partial(self._record, message_id, receipt.provider_sid, receipt.status, known)
             )
             if claim.last:
                 return status
@@ -238,10 +242,24 @@ class SendOutboundMessage:
         )
 
     async def _update_claimed(
-        self, message_id: str, change: Any
+        self, message_id: str, change: Any, known: list[Message] | None = None
     ) -> Message:
-        """Re-read the claimed message and write ``change(message, progress)`` at its version."""
+        """Write ``change(message, progress)`` at the claimed message's version.
+
+        ``known``: the row as this run last stored it, tried once (taken from the list) at
+        its version; when the row has moved on since, it is read again.
+        """
         async with self._uow as uow:
+            message = known.pop() if known else None
+            progress = PartProgress.from_metadata(message.metadata) if message else None
+            if message is not None and progress is not None:
+                try:
+                    updated = await uow.repository(MessageRepository).update(
+                        change(message, progress))
+                    await uow.commit()
+                    return updated
+                except ConcurrencyError:
+                    await uow.rollback()
             message = await uow.repository(MessageRepository).get_by_id(message_id)
             progress = PartProgress.from_metadata(message.metadata) if message else None
             if message is None or progress is None:
@@ -258,7 +276,8 @@ class SendOutboundMessage:
 
         await self._update_claimed(message_id, change)
 
-    async def _record(self, message_id: str, sid: str, reported: DeliveryStatus) -> DeliveryStatus:
+    async def _record(self, message_id: str, sid: str, reported: DeliveryStatus,
+                      known: list[Message] | None = None) -> DeliveryStatus:
         def change(message: Message, progress: PartProgress) -> Message:
             progress = progress.recorded(sid)
             metadata = {**message.metadata, PARTS: progress.to_metadata()}
@@ -273,7 +292,7 @@ class SendOutboundMessage:
             return replace(message, status=status, provider_sid=sid,
                            updated_at=self._clock.now(), metadata=metadata)
 
-        return (await self._update_claimed(message_id, change)).status
+        return (await self._update_claimed(message_id, change, known)).status
 
     async def _fail(self, message_id: str, failure: DeliveryFailed) -> DeliveryStatus:
         def change(message: Message, progress: PartProgress) -> Message:
