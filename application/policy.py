@@ -60,8 +60,15 @@ class MediaPolicy:
     """What the assistant does with inbound media before replying.
 
     ``transcribe_audio``: voice notes are transcribed (a ``transcribe_audio`` job) and the
-    model answers the transcript. ``vision``: images go to the model as image parts.
+    model answers the transcript. ``vision``: images go to the model as image parts, unless
+    the owner's profile says otherwise; ``vision_possible``: the responder can take image
+    parts at all (an OpenAI-compatible model), whatever an owner says.
     """
 
     transcribe_audio: bool = False
     vision: bool = False
+    vision_possible: bool = True
+
+    def sees_images(self, owner_choice: bool | None) -> bool:
+        """Whether this reply's images go to the model, given the owner's own choice."""
+        return self.vision_possible and (self.vision if owner_choice is None else owner_choice)

@@ -104,7 +104,7 @@ def build_container(
     )
     container[MediaPolicy] = MediaPolicy(
         transcribe_audio=settings.llm_transcription_enabled,
-        vision=settings.llm_vision and settings.llm_provider == "openai")
+        vision=settings.llm_vision, vision_possible=settings.llm_provider == "openai")
     container[LifecyclePolicy] = LifecyclePolicy(
         closing_message=settings.assistant_closing_message)
     container[ConversationMetrics] = OtelConversationMetrics(telemetry.meter)

@@ -46,6 +46,8 @@ def add_owner_parser(sub: Any) -> None:
     update.add_argument("--temperature", type=float)
     update.add_argument("--fallback-message")
     update.add_argument("--closing-message")
+    update.add_argument("--vision", choices=["on", "off", "default"],
+                        help="whether the owner's model sees images (default: LLM_VISION)")
     update.add_argument("--enable", action="store_true")
     update.add_argument("--add-number", action="append", default=[])
     update.add_argument("--remove-number", action="append", default=[])
@@ -114,6 +116,8 @@ async def _update(store: OwnerStore, args: argparse.Namespace) -> None:
         changes["plan_id"] = args.plan
     if args.answers is not None:
         changes["answers"] = args.answers == "on"
+    if args.vision is not None:
+        changes["vision"] = None if args.vision == "default" else args.vision == "on"
     if args.enable:
         changes["enabled"] = True
     if changes:

@@ -36,6 +36,7 @@ class OwnerSettingsIn(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
     fallback_message: str | None = Field(None, min_length=1, max_length=1600)
     closing_message: str | None = Field(None, min_length=1, max_length=1600)
+    vision: bool | None = None  # null: the deployment's LLM_VISION
     enabled: bool | None = None
 
     def changes(self) -> dict[str, Any]:

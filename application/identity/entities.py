@@ -46,6 +46,7 @@ OWNERS: EntitySpec[Owner] = EntitySpec(
         Column("temperature", ColumnType.FLOAT, nullable=True),
         Column("fallback_message", ColumnType.TEXT, nullable=True),
         Column("closing_message", ColumnType.TEXT, nullable=True),
+        Column("vision", ColumnType.BOOLEAN, nullable=True),
         VERSION,
     ),
     to_row=_owner_rows[0],

@@ -23,4 +23,5 @@ class StoredAssistantProfiles:
                                 model=owner.model, reply_language=owner.reply_language,
                                 temperature=owner.temperature,
                                 fallback_message=owner.fallback_message,
-                                closing_message=owner.closing_message)
+                                closing_message=owner.closing_message,
+                                vision=owner.vision)

@@ -78,6 +78,7 @@ class OwnerView:
     temperature: float | None
     fallback_message: str | None
     closing_message: str | None
+    vision: bool | None
     created_at: datetime
 
     def as_dict(self) -> dict[str, Any]:
@@ -87,13 +88,13 @@ class OwnerView:
                 "system_prompt": self.system_prompt, "model": self.model,
                 "reply_language": self.reply_language, "temperature": self.temperature,
                 "fallback_message": self.fallback_message,
-                "closing_message": self.closing_message,
+                "closing_message": self.closing_message, "vision": self.vision,
                 "created_at": self.created_at.isoformat()}
 
 
 OWNER_FIELDS = frozenset({"name", "plan_id", "answers", "system_prompt", "model",
                           "reply_language", "temperature", "fallback_message",
-                          "closing_message", "enabled"})
+                          "closing_message", "vision", "enabled"})
 
 
 class OwnerStore:
@@ -265,4 +266,5 @@ def _view(owner: Owner, numbers: Sequence[OwnerNumber]) -> OwnerView:
                      answers=owner.answers, system_prompt=owner.system_prompt,
                      model=owner.model, reply_language=owner.reply_language,
                      temperature=owner.temperature, fallback_message=owner.fallback_message,
-                     closing_message=owner.closing_message, created_at=owner.created_at)
+                     closing_message=owner.closing_message, vision=owner.vision,
+                     created_at=owner.created_at)

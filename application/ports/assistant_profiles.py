@@ -22,6 +22,8 @@ class AssistantProfile:
     reply_language: str | None = None
     fallback_message: str | None = None
     closing_message: str | None = None
+    # True/False: the owner's model does/does not see images (it needs LLM_PROVIDER=openai)
+    vision: bool | None = None
 
 
 class AssistantProfiles(Protocol):

@@ -128,7 +128,7 @@ class GenerateReply:
                       history: list[Message], profile: AssistantProfile) -> Message:
         images: list[Image] = []
         if image_keys(inbound):
-            if not self._media.vision or self._blobs is None:
+            if not self._media.sees_images(profile.vision) or self._blobs is None:
                 return await self._store_reply(inbound, UNSUPPORTED_IMAGE,
                                                {"unsupported": "image"})
             images = await load_images(self._blobs, inbound)

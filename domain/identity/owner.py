@@ -98,6 +98,7 @@ class Owner:
     temperature: float | None = None
     fallback_message: str | None = None
     closing_message: str | None = None
+    vision: bool | None = None  # None: the deployment's LLM_VISION
     version: int = 0
 
     def disabled(self) -> Owner:

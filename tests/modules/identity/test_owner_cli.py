@@ -62,6 +62,10 @@ def test_owner_commands_end_to_end(env: Path, monkeypatch: pytest.MonkeyPatch,
     shown = json.loads(out)
     assert (shown["plan_id"], shown["answers"]) == ("gold", False)
     assert shown["numbers"] == ["+14155550505", "+14155550606"]
+    assert shown["vision"] is None  # the deployment's LLM_VISION until the owner says
+    for choice, stored in (("on", True), ("off", False), ("default", None)):
+        code, out, _ = wta(monkeypatch, capsys, "update", SID, "--vision", choice)
+        assert (code, json.loads(out)["vision"]) == (0, stored)
     code, _, err = wta(monkeypatch, capsys, "update", SID, "--plan", "nope")
     assert (code, "no plan nope" in err) == (1, True)
     code, out, _ = wta(monkeypatch, capsys, "rotate-token", SID, stdin="new-" + TOKEN)
