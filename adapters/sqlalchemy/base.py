@@ -24,7 +24,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.sqlalchemy.conditions import bound_where
+from adapters.sqlalchemy.conditions import where_clauses, where_shape
 from adapters.sqlalchemy.engine import sqlstate, translate_errors
 from adapters.sqlalchemy.schema import table_for
 from application.entities import EntitySpec, Identified
@@ -169,15 +169,19 @@ class SqlaRepository(Generic[E]):
         check_conditions(conditions, self.columns())
         if limit < 1:
             raise InvalidQuery(f"limit must be at least 1, got {limit}")
-        shape, clauses, params = bound_where(self.table, conditions)
+        shape, params = where_shape(conditions)
         if cursor is not None:
             params["p_cursor"] = decode_cursor(cursor)
-        if cursor is not None:
-            clauses.append(self.table.c.id > bindparam("p_cursor"))
+
+        def build() -> Executable:
+            clauses = where_clauses(self.table, conditions)
+            if cursor is not None:
+                clauses.append(self.table.c.id > bindparam("p_cursor"))
+            return (select(self.table).where(*clauses).order_by(self.table.c.id)
+                    .limit(limit + 1))
+
         stmt = cached_statement(
-            (self.table.name, f"query {shape} {cursor is not None} {limit}"),
-            lambda: select(self.table).where(*clauses).order_by(self.table.c.id)
-            .limit(limit + 1))
+            (self.table.name, f"query {shape} {cursor is not None} {limit}"), build)
         result = await self._execute(stmt, params)
         return self._paged([self._from_row(row) for row in result.mappings().all()], limit)
 

@@ -51,13 +51,9 @@ _BUILDERS: dict[str, Callable[[Any, object], ColumnElement[bool]]] = {
 }
 
 
-def _bound(column: Any, op: str, name: str) -> ColumnElement[bool]:
-    param: Any = bindparam(name, expanding=op == "in")
-    if op == "like":
-        return column.like(param, escape=LIKE_ESCAPE)  # type: ignore[no-any-return]
-    if op == "in":
-        return column.in_(param)  # type: ignore[no-any-return]
-    return _BUILDERS[op](column, param)
+# An IN list up to this long binds one parameter per value (the list's length is part of
+# the statement's shape); a longer one expands at execution, which renders SQL each time.
+_FIXED_IN = 16
 
 
 def _literal_shape(condition: Condition) -> bool:
@@ -67,24 +63,45 @@ def _literal_shape(condition: Condition) -> bool:
             or (condition.op == "in" and not value))
 
 
-def bound_where(
-    table: Table, conditions: Sequence[Condition]
-) -> tuple[tuple[Any, ...], list[ColumnElement[bool]], dict[str, Any]]:
-    """(shape, expressions, parameters): the expressions take the values as named
-    parameters, so conditions of one shape give one statement, built and hashed once."""
+def where_shape(conditions: Sequence[Condition]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """(shape, parameters) of ``where_clauses``: conditions of one shape give one statement,
+    built and hashed once; the values travel as its parameters."""
     shape: list[Any] = []
-    clauses: list[ColumnElement[bool]] = []
     params: dict[str, Any] = {}
     for n, condition in enumerate(conditions):
-        column = table.c[condition.column]
+        name, value = f"w{n}", condition.value
         if _literal_shape(condition):
-            shape.append((condition.column, condition.op, bool(condition.value)))
-            clauses.append(_BUILDERS[condition.op](column, condition.value))
-            continue
-        name = f"w{n}"
-        shape.append((condition.column, condition.op))
-        clauses.append(_bound(column, condition.op, name))
-        value = condition.value
-        params[name] = ([_plain(v) for v in value] if condition.op == "in"  # type: ignore[attr-defined]
-                        else _plain(value))
-    return tuple(shape), clauses, params
+            shape.append((condition.column, condition.op, bool(value)))
+        elif condition.op == "in":
+            assert isinstance(value, Collection)
+            values = [_plain(v) for v in value]
+            if len(values) <= _FIXED_IN:
+                shape.append((condition.column, "in", len(values)))
+                params.update({f"{name}_{i}": v for i, v in enumerate(values)})
+            else:
+                shape.append((condition.column, "in", "expanding"))
+                params[name] = values
+        else:
+            shape.append((condition.column, condition.op))
+            params[name] = _plain(value)
+    return tuple(shape), params
+
+
+def where_clauses(table: Table, conditions: Sequence[Condition]) -> list[ColumnElement[bool]]:
+    """One expression per condition, over the parameters ``where_shape`` names."""
+    clauses: list[ColumnElement[bool]] = []
+    for n, condition in enumerate(conditions):
+        column: Any = table.c[condition.column]
+        name, value = f"w{n}", condition.value
+        if _literal_shape(condition):
+            clauses.append(_BUILDERS[condition.op](column, value))
+        elif condition.op == "in":
+            assert isinstance(value, Collection)
+            clauses.append(column.in_([bindparam(f"{name}_{i}") for i in range(len(value))])
+                           if len(value) <= _FIXED_IN
+                           else column.in_(bindparam(name, expanding=True)))
+        elif condition.op == "like":
+            clauses.append(column.like(bindparam(name), escape=LIKE_ESCAPE))
+        else:
+            clauses.append(_BUILDERS[condition.op](column, bindparam(name)))
+    return clauses

@@ -802,6 +802,12 @@ class QueryContract(_Base):
             assert await self.ids(uow, Condition("direction", "in", {Direction.OUTBOUND})) == [
                 m[2].id
             ]
+            # Long lists too (SQLAlchemy binds up to 16 values one by one, then expands),
+            # and the same shape with other values answers for those values.
+            many = [ulid() for _ in range(30)]
+            assert await self.ids(uow, Condition("id", "in", [*many, m[1].id])) == [m[1].id]
+            assert await self.ids(uow, Condition("id", "in", [m[2].id, *many[:15]])) == [m[2].id]
+            assert await self.ids(uow, Condition("id", "in", [m[3].id, *many[:15]])) == [m[3].id]
             assert await self.ids(uow, Condition("provider_sid", "is_null", True)) == [m[2].id]
             assert await self.ids(uow, Condition("error_code", "is_null", False)) == [m[3].id]
             assert await self.ids(uow, Condition("version", "eq", 1), limit=10) == [
