@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.assistant_servers import API_KEY, MODEL
+from bench.cpu_time import process_tree_cpu
 from bench.delivery_servers import ACCOUNT_SID, AUTH_TOKEN
 from bench.open_loop import OUR_NUMBER, RunResult, run_open_loop
 from bench.processes import Processes, free_port
@@ -47,7 +48,9 @@ def _env(workdir: Path, recorder: str, model: str) -> dict[str, str]:
 
 
 @contextmanager
-def _setup(name: str, workdir: Path, recorder: str, model: str) -> Iterator[str]:
+def _setup(name: str, workdir: Path, recorder: str, model: str
+           ) -> Iterator[tuple[str, Callable[[], float]]]:
+    """The setup's URL, and the CPU seconds its server process has used so far."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = _env(workdir, recorder, model)
@@ -63,7 +66,8 @@ def _setup(name: str, workdir: Path, recorder: str, model: str) -> Iterator[str]
             procs.start("api", "-m", "bootstrap.cli", "serve", "--port", str(port),
                         "--with-worker")
         procs.wait_ready(url)
-        yield url
+        server = procs.procs[-1].pid
+        yield url, lambda: process_tree_cpu(server)
     finally:
         procs.stop()
 
@@ -72,7 +76,8 @@ def _overheads(r: RunResult, model_seconds: float) -> list[float]:
     return [max(0.0, x - model_seconds) for x in r.latencies]
 
 
-def _row(setup: str, r: RunResult, model_seconds: float, bare: RunResult | None) -> str:
+def _row(setup: str, r: RunResult, model_seconds: float, bare: RunResult | None,
+         cpu_seconds: float) -> str:
     over = _overheads(r, model_seconds)
     ratio = "-"
     if bare is not None and bare.latencies and over:
@@ -86,7 +91,8 @@ def _row(setup: str, r: RunResult, model_seconds: float, bare: RunResult | None)
             f"p50 {r.p50 * 1000:7.1f} ms  p99 {r.p99 * 1000:7.1f} ms  "
             f"overhead p50 {r.percentile(over, 50) * 1000:7.1f} ms  "
             f"p99 {r.percentile(over, 99) * 1000:7.1f} ms  errors {r.errors}  "
-            f"unsent {r.lost}  doubled {r.doubled}  overhead p50/bare {ratio}{verdict}")
+            f"unsent {r.lost}  doubled {r.doubled}  overhead p50/bare {ratio}  "
+            f"server cpu {cpu_seconds / max(1, r.sent) * 1000:.2f} ms/msg{verdict}")
 
 
 def run(report: Callable[[str], None] = print) -> int:
@@ -113,11 +119,13 @@ def run(report: Callable[[str], None] = print) -> int:
             bare: RunResult | None = None
             for setup in setups:
                 with tempfile.TemporaryDirectory(prefix=f"bench-{setup}-") as work, \
-                        _setup(setup, Path(work), recorder, model) as url:
+                        _setup(setup, Path(work), recorder, model) as (url, cpu):
+                    before = cpu()
                     result = asyncio.run(run_open_loop(url, recorder, n / spread, spread, drain))
+                    cpu_seconds = cpu() - before
                 if setup == "bare":
                     bare = result
-                line = _row(setup, result, model_seconds, bare)
+                line = _row(setup, result, model_seconds, bare, cpu_seconds)
                 ok &= "MISSED" not in line
                 report(line)
         finally:

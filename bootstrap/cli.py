@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from bootstrap import event_loop
 from bootstrap.module import CompositionError
 from bootstrap.owner_cli import add_owner_parser
 from bootstrap.settings import Settings, SettingsError, load_settings
@@ -45,7 +46,7 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from bootstrap.worker import run_worker
 
-    asyncio.run(run_worker(settings))
+    event_loop.run(run_worker(settings))
     return 0
 
 

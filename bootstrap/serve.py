@@ -16,6 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from adapters.fastapi.server import guarded_protocol, throttle_accept_errors
+from bootstrap import event_loop
 from bootstrap.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def serve(app: FastAPI, settings: Settings, *, host: str, port: int,
                                settings.api_accept_error_log_interval_seconds)
         await server.serve(sockets=[sock] if sock else None)
 
-    asyncio.run(run())
+    event_loop.run(run())
 
 
 def serve_processes(build_app: Callable[[], FastAPI], settings: Settings, *, host: str,
