@@ -88,7 +88,9 @@ class JobPolicy:
             # Only a backend that counts interrupted runs as attempts (arq) gets here.
             return GiveUp("interrupted past the last attempt (worker shut down)")
         try:
-            await asyncio.wait_for(handler(job), timeout=self.job_timeout)
+            # In this task (asyncio.timeout), not a new one as wait_for makes on 3.11.
+            async with asyncio.timeout(self.job_timeout):
+                await handler(job)
         except PermanentJobError as exc:
             log.error("job %s (%s) cannot succeed: %s", job.id, job.task, exc)
             return GiveUp(describe(exc))

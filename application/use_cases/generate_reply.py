@@ -112,7 +112,8 @@ class GenerateReply:
             reply = withheld or await self._answer(conversation, inbound, history, profile)
         # ``sending``: a multi-part send cut off between parts resumes (the send use case
         # decides whether a part is still in flight and then sends nothing).
-        if reply.status in _UNSENT and (delay := await self._send_or_delay(reply)) is not None:
+        if (reply.status in _UNSENT
+                and (delay := await self._send_or_delay(reply, inbound)) is not None):
             payload = SendMessagePayload(reply.id)
             await self._queue.enqueue(
                 SEND_MESSAGE,
@@ -156,13 +157,14 @@ class GenerateReply:
         return await self._store_reply(inbound, "", {"over_quota": True},
                                        status=DeliveryStatus.CANCELED)
 
-    async def _send_or_delay(self, reply: Message) -> float | None:
+    async def _send_or_delay(self, reply: Message, inbound: Message) -> float | None:
         """Send in this job (None); else the delay of the send job to queue (0 when sending
         here is off, the provider's ``Retry-After`` when it failed retryably)."""
         if self._send_now is None:
             return 0.0
         try:
-            await self._send_now.execute(SendMessagePayload(reply.id))
+            await self._send_now.execute(SendMessagePayload(reply.id),
+                                         contact_wrote_at=inbound.created_at)
         except DeliveryFailed as failure:
             # The claim was released: the send job retries it with backoff.
             log.warning("sending reply %s failed, queued for retry: %s", reply.id, failure)

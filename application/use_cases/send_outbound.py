@@ -28,6 +28,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -90,11 +91,16 @@ class SendOutboundMessage:
         self._splitter = splitter
         self._channel = channel or ChannelPolicy()
 
-    async def execute(self, request: SendMessagePayload) -> DeliveryStatus:
+    async def execute(self, request: SendMessagePayload,
+                      contact_wrote_at: datetime | None = None) -> DeliveryStatus:
+        """``contact_wrote_at``: when the contact's message this answers was stored, if the
+        caller has it at hand: that alone may show the 24-hour window open, saving a query.
+        """
         message_id = request.message_id
         token = secrets.token_hex(8)  # this run's claims
         while True:
-            claim = await _stored(partial(self._claim_next, message_id, token))
+            claim = await _stored(
+                partial(self._claim_next, message_id, token, contact_wrote_at))
             if isinstance(claim, DeliveryStatus):
                 return claim
             try:
@@ -119,7 +125,8 @@ class SendOutboundMessage:
             if claim.last:
                 return status
 
-    async def _claim_next(self, message_id: str, token: str) -> _Claim | DeliveryStatus:
+    async def _claim_next(self, message_id: str, token: str,
+                          contact_wrote_at: datetime | None = None) -> _Claim | DeliveryStatus:
         async with self._uow as uow:
             messages = uow.repository(MessageRepository)
             message = await messages.get_by_id(message_id)
@@ -131,7 +138,7 @@ class SendOutboundMessage:
             if message.status is DeliveryStatus.PENDING:
                 message = await self._apply_block(uow, message)
                 if message.status is DeliveryStatus.PENDING:
-                    message = await self._apply_window(uow, message)
+                    message = await self._apply_window(uow, message, contact_wrote_at)
                 if message.status.is_failure:
                     return message.status
                 if progress is None:
@@ -200,11 +207,14 @@ class SendOutboundMessage:
         await uow.commit()
         return replace(message, status=DeliveryStatus.FAILED, error_code=CONTACT_BLOCKED)
 
-    async def _apply_window(self, uow: UnitOfWork, message: Message) -> Message:
+    async def _apply_window(self, uow: UnitOfWork, message: Message,
+                            contact_wrote_at: datetime | None = None) -> Message:
         """The message as it may be sent now; FAILED (stored) when the window forbids it."""
         if Template.from_metadata(message.metadata) is not None:
             return message
         since = self._clock.now() - self._channel.window
+        if contact_wrote_at is not None and contact_wrote_at >= since:
+            return message  # the message it answers is itself inside the window
         if await window_is_open(uow, message.to_address, message.from_address, since):
             return message
         fallback = self._channel.fallback_content_sid
