@@ -49,7 +49,7 @@ from application.tasks import SEND_MESSAGE, GenerateReplyPayload, SendMessagePay
 from application.use_cases.conversations import retry_on_conflict
 from application.use_cases.reply_gate import skip_reason, store_skip
 from application.use_cases.reply_media import UNSUPPORTED_IMAGE, image_keys, load_images
-from application.use_cases.send_outbound import SendOutboundMessage
+from application.use_cases.send_outbound import JustStored, SendOutboundMessage
 from domain.conversation import Conversation
 from domain.message import DeliveryStatus, Direction, Message, MessageType
 
@@ -90,6 +90,7 @@ class GenerateReply:
     async def execute(self, request: GenerateReplyPayload) -> Message:
         # One read unit for all the job needs before the responder: on SQLite every unit
         # takes the write lock, which intake contends for.
+        conversation: Conversation | None = None  # read only when the reply is still to make
         async with self._uow as uow:
             messages = uow.repository(MessageRepository)
             inbound = await messages.get_by_id(request.message_id)
@@ -99,6 +100,7 @@ class GenerateReply:
             if reply is None:
                 conversation, history = await self._context(uow, inbound)
         if reply is None:
+            assert conversation is not None  # read with the history above
             profile = await self._profiles.for_owner(inbound.owner_id)
             now = self._clock.now()
             skip = skip_reason(profile, conversation, inbound, self._handoff.keywords, now)
@@ -113,7 +115,9 @@ class GenerateReply:
         # ``sending``: a multi-part send cut off between parts resumes (the send use case
         # decides whether a part is still in flight and then sends nothing).
         if (reply.status in _UNSENT
-                and (delay := await self._send_or_delay(reply, inbound)) is not None):
+                and (delay := await self._send_or_delay(
+                    JustStored(reply, conversation, inbound.created_at)))
+                is not None):
             payload = SendMessagePayload(reply.id)
             await self._queue.enqueue(
                 SEND_MESSAGE,
@@ -157,17 +161,17 @@ class GenerateReply:
         return await self._store_reply(inbound, "", {"over_quota": True},
                                        status=DeliveryStatus.CANCELED)
 
-    async def _send_or_delay(self, reply: Message, inbound: Message) -> float | None:
+    async def _send_or_delay(self, stored: JustStored) -> float | None:
         """Send in this job (None); else the delay of the send job to queue (0 when sending
         here is off, the provider's ``Retry-After`` when it failed retryably)."""
         if self._send_now is None:
             return 0.0
         try:
-            await self._send_now.execute(SendMessagePayload(reply.id),
-                                         contact_wrote_at=inbound.created_at)
+            await self._send_now.execute(SendMessagePayload(stored.message.id), stored)
         except DeliveryFailed as failure:
             # The claim was released: the send job retries it with backoff.
-            log.warning("sending reply %s failed, queued for retry: %s", reply.id, failure)
+            log.warning("sending reply %s failed, queued for retry: %s", stored.message.id,
+                        failure)
             return failure.retry_after or 0.0
         return None
 

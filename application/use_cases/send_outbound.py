@@ -50,6 +50,7 @@ from application.tasks import SendMessagePayload
 from application.use_cases.conversations import retry_on_conflict
 from application.use_cases.handoff import HANDED_OFF, is_bot_message
 from application.use_cases.window import contact_block, window_is_open
+from domain.conversation import Conversation
 from domain.delivery_errors import Outcome
 from domain.message import DeliveryStatus, Direction, Message
 from domain.outbound_parts import KEY as PARTS
@@ -66,6 +67,21 @@ CONTACT_BLOCKED = "CONTACT_BLOCKED"
 # How long a claim or record is written again while the database does not answer: a
 # restart or failover. Past it the job fails; a claim then left in flight holds the message.
 STORAGE_RETRY_DELAYS = (0.1, 0.2, 0.5, 1.0, 1.0, 2.0, 2.0, 4.0, 4.0)
+
+
+@dataclass(frozen=True, slots=True)
+class JustStored:
+    """What a caller that just stored the message has at hand, to save the claim's reads.
+
+    Tried once: the claim writes the message and the conversation at these versions, so
+    when either moved on meanwhile the write fails and the claim runs again on fresh rows.
+    ``contact_wrote_at``: when the contact's message it answers was stored (inside the
+    24-hour window, that alone shows the window open).
+    """
+
+    message: Message
+    conversation: Conversation | None = None
+    contact_wrote_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +108,12 @@ class SendOutboundMessage:
         self._channel = channel or ChannelPolicy()
 
     async def execute(self, request: SendMessagePayload,
-                      contact_wrote_at: datetime | None = None) -> DeliveryStatus:
-        """``contact_wrote_at``: when the contact's message this answers was stored, if the
-        caller has it at hand: that alone may show the 24-hour window open, saving a query.
-        """
+                      just_stored: JustStored | None = None) -> DeliveryStatus:
         message_id = request.message_id
         token = secrets.token_hex(8)  # this run's claims
+        hint = [just_stored] if just_stored and just_stored.message.id == message_id else []
         while True:
-            claim = await _stored(
-                partial(self._claim_next, message_id, token, contact_wrote_at))
+            claim = await _stored(partial(self._claim_next, message_id, token, hint))
             if isinstance(claim, DeliveryStatus):
                 return claim
             try:
@@ -126,19 +139,22 @@ class SendOutboundMessage:
                 return status
 
     async def _claim_next(self, message_id: str, token: str,
-                          contact_wrote_at: datetime | None = None) -> _Claim | DeliveryStatus:
+                          hint: list[JustStored]) -> _Claim | DeliveryStatus:
+        known = hint.pop() if hint else None
         async with self._uow as uow:
             messages = uow.repository(MessageRepository)
-            message = await messages.get_by_id(message_id)
+            message = known.message if known else await messages.get_by_id(message_id)
             if message is None or message.direction is not Direction.OUTBOUND:
                 raise PermanentJobError(f"no outbound message {message_id}")
             progress = PartProgress.from_metadata(message.metadata)
             if message.status is DeliveryStatus.PENDING and progress is None:
-                message = await self._apply_holder(uow, message)
+                message = await self._apply_holder(
+                    uow, message, known.conversation if known else None)
             if message.status is DeliveryStatus.PENDING:
                 message = await self._apply_block(uow, message)
                 if message.status is DeliveryStatus.PENDING:
-                    message = await self._apply_window(uow, message, contact_wrote_at)
+                    message = await self._apply_window(
+                        uow, message, known.contact_wrote_at if known else None)
                 if message.status.is_failure:
                     return message.status
                 if progress is None:
@@ -166,7 +182,8 @@ class SendOutboundMessage:
         index = progress.next_index
         return _Claim(claimed, index, self._envelope(claimed, index), index + 1 >= progress.total)
 
-    async def _apply_holder(self, uow: UnitOfWork, message: Message) -> Message:
+    async def _apply_holder(self, uow: UnitOfWork, message: Message,
+                            known: Conversation | None = None) -> Message:
         """CANCELED (stored) when a person holds the conversation and the bot wrote it.
 
         Otherwise the conversation row is rewritten at its version in this same unit as
@@ -177,10 +194,15 @@ class SendOutboundMessage:
         if not is_bot_message(message):
             return message  # an agent's message goes out whoever holds the conversation
         conversations = uow.repository(ConversationRepository)
-        conversation = await conversations.get_by_id(message.conversation_id)
+        now = self._clock.now()
+        # A conversation read before is rewritten at its version; one held then is read
+        # again (never cancel on what may be stale).
+        conversation = (known if known is not None and known.id == message.conversation_id
+                        and known.held_by(now) is None
+                        else await conversations.get_by_id(message.conversation_id))
         if conversation is None:
             return message
-        if conversation.held_by(self._clock.now()) is None:
+        if conversation.held_by(now) is None:
             await conversations.update(conversation)
             return message
         log.info("message %s not sent: a person holds the conversation", message.id)

@@ -20,6 +20,7 @@ from application.use_cases.handoff import (
     ReleaseRequest,
 )
 from application.use_cases.queue_outbound import OutboundRequest, QueueOutboundMessage
+from application.use_cases.send_outbound import JustStored
 from domain.conversation import ANY_AGENT, Conversation
 from domain.message import DeliveryStatus, Message
 from tests.unit.conftest import Fakes
@@ -123,6 +124,21 @@ async def test_the_send_claim_conflicts_with_a_handoff_it_did_not_see(fakes: Fak
         with pytest.raises(ConcurrencyError):
             await uow.repository(ConversationRepository).update(before)
     assert await fakes.send().execute(SendMessagePayload(reply.id)) is DeliveryStatus.CANCELED
+
+
+async def test_rows_the_reply_job_read_before_the_handoff_are_not_trusted(fakes: Fakes) -> None:
+    # The reply job hands the send the reply and conversation it holds, to save reads: a
+    # handoff since makes the claim's rewrite of that conversation fail, and the claim
+    # runs again on fresh rows.
+    reply = await answer(fakes, 1)
+    before = await conversation(fakes)
+    await hand_off(fakes)
+
+    status = await fakes.send().execute(SendMessagePayload(reply.id),
+                                        JustStored(reply, before, reply.created_at))
+
+    assert status is DeliveryStatus.CANCELED
+    assert fakes.sender.sent == []
 
 
 async def test_an_agent_message_goes_out_while_the_conversation_is_held(fakes: Fakes) -> None:
