@@ -9,7 +9,7 @@ from bootstrap.settings._common import ConcernSettings
 
 class WorkerTuning(ConcernSettings):
     # Jobs mostly wait (database, Twilio, the model): more slots than cores is the point.
-    worker_concurrency: int = Field(100, ge=1)
+    worker_concurrency: int = Field(200, ge=1)
     worker_job_timeout_seconds: float = Field(120.0, gt=0)
     worker_shutdown_grace_seconds: float = Field(20.0, ge=0)
     worker_backoff_base_seconds: float = Field(1.0, ge=0)
