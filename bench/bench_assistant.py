@@ -7,7 +7,8 @@ after ``BENCH_ASSISTANT_MODEL_SECONDS`` (0.3). Setups, as real processes on 127.
 - bare: signature check, model call, send, in the webhook handler (the baseline);
 - embedded: ``wta serve --with-worker`` on the embedded defaults (SQLite, SQLite queue),
   ``LLM_PROVIDER=openai`` against the model server;
-- embedded-c200: the same with ``WORKER_CONCURRENCY=200`` (a setting, for comparison).
+- embedded-c16: the same with ``WORKER_CONCURRENCY=16``, the default before the
+  reply path's jobs were known to wait on the model most of their time (for comparison).
 
 Reported per setup: p50/p99 from each webhook's scheduled time to its send reaching the
 recorder, the overhead (that latency minus the model's fixed time), and the ratio of the
@@ -54,8 +55,8 @@ def _setup(name: str, workdir: Path, recorder: str, model: str
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = _env(workdir, recorder, model)
-    if name == "embedded-c200":
-        env["WORKER_CONCURRENCY"] = "200"
+    if name == "embedded-c16":
+        env["WORKER_CONCURRENCY"] = "16"
     procs = Processes(workdir, env, name)
     try:
         if name == "bare":
@@ -101,7 +102,7 @@ def run(report: Callable[[str], None] = print) -> int:
     model_seconds = float(os.environ.get("BENCH_ASSISTANT_MODEL_SECONDS", "0.3"))
     drain = float(os.environ.get("BENCH_ASSISTANT_DRAIN_SECONDS", "30"))
     setups = [s.strip() for s in os.environ.get(
-        "BENCH_ASSISTANT_SETUPS", "bare,embedded,embedded-c200").split(",") if s.strip()]
+        "BENCH_ASSISTANT_SETUPS", "bare,embedded,embedded-c16").split(",") if s.strip()]
     report(f"{n} conversations within {spread:g} s, model answers in {model_seconds:g} s; "
            "latency = webhook scheduled -> send recorded; overhead = latency - model time")
     ok = True
