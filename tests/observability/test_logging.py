@@ -155,6 +155,17 @@ def test_http_client_request_lines_stay_below_info_but_warnings_pass(
     assert (line["logger"], line["event"]) == ("httpx", "connection pool is full")
 
 
+def test_arqs_per_job_lines_stay_below_info_but_its_warnings_pass(
+    make_settings: MakeSettings, logs: LogCapture
+) -> None:
+    logs.configure(make_settings(log_format="json", log_level="INFO"))
+    logging.getLogger("arq.worker").info("  0.01s → 1a2b:generate_reply()")
+    logging.getLogger("arq.worker").info("  0.02s ← 1a2b:generate_reply ●")
+    logging.getLogger("arq.worker").warning("job 1a2b retrying")
+    [line] = logs.lines()
+    assert (line["logger"], line["event"]) == ("arq.worker", "job 1a2b retrying")
+
+
 @pytest.mark.parametrize(
     ("text", "kept"),
     [
