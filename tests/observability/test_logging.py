@@ -144,26 +144,22 @@ def test_uvicorn_loggers_go_through_the_same_pipeline(
     assert uvicorn_logger.handlers == []
 
 
-def test_http_client_request_lines_stay_below_info_but_warnings_pass(
-    make_settings: MakeSettings, logs: LogCapture
+@pytest.mark.parametrize(("logger", "per_request_lines"), [
+    ("httpx", [('httpx', 'HTTP Request: POST https://api.example/x "201 Created"'),
+               ("httpcore.http11", "receive_response_headers.complete")]),
+    ("arq.worker", [("arq.worker", "  0.01s → 1a2b:generate_reply()"),
+                    ("arq.worker", "  0.02s ← 1a2b:generate_reply ●")]),
+], ids=["http-client", "arq"])
+def test_per_call_library_lines_stay_below_info_but_their_warnings_pass(
+    make_settings: MakeSettings, logs: LogCapture, logger: str,
+    per_request_lines: list[tuple[str, str]]
 ) -> None:
     logs.configure(make_settings(log_format="json", log_level="INFO"))
-    logging.getLogger("httpx").info('HTTP Request: POST https://api.example/x "201 Created"')
-    logging.getLogger("httpcore.http11").info("receive_response_headers.complete")
-    logging.getLogger("httpx").warning("connection pool is full")
+    for name, text in per_request_lines:
+        logging.getLogger(name).info(text)
+    logging.getLogger(logger).warning("something to look at")
     [line] = logs.lines()
-    assert (line["logger"], line["event"]) == ("httpx", "connection pool is full")
-
-
-def test_arqs_per_job_lines_stay_below_info_but_its_warnings_pass(
-    make_settings: MakeSettings, logs: LogCapture
-) -> None:
-    logs.configure(make_settings(log_format="json", log_level="INFO"))
-    logging.getLogger("arq.worker").info("  0.01s → 1a2b:generate_reply()")
-    logging.getLogger("arq.worker").info("  0.02s ← 1a2b:generate_reply ●")
-    logging.getLogger("arq.worker").warning("job 1a2b retrying")
-    [line] = logs.lines()
-    assert (line["logger"], line["event"]) == ("arq.worker", "job 1a2b retrying")
+    assert (line["logger"], line["event"]) == (logger, "something to look at")
 
 
 @pytest.mark.parametrize(
