@@ -41,15 +41,13 @@ from application.errors import (
     StorageUnavailable,
 )
 from application.ports.clock import Clock
-from application.ports.conversation_repository import ConversationRepository
 from application.ports.message_repository import MessageRepository
 from application.ports.message_sender import MessageSender, OutboundEnvelope
 from application.ports.text_splitter import TextSplitter
 from application.ports.unit_of_work import UnitOfWork
 from application.tasks import SendMessagePayload
 from application.use_cases.conversations import retry_on_conflict
-from application.use_cases.handoff import HANDED_OFF, is_bot_message
-from application.use_cases.window import contact_block, window_is_open
+from application.use_cases.send_gates import block_gate, hold_gate, window_gate
 from domain.conversation import Conversation
 from domain.delivery_errors import Outcome
 from domain.message import DeliveryStatus, Direction, Message
@@ -62,8 +60,6 @@ T = TypeVar("T")
 
 _CLAIMED = DeliveryStatus.SENDING
 _ACCEPTED = DeliveryStatus.SENT
-WINDOW_CLOSED = "WINDOW_CLOSED"
-CONTACT_BLOCKED = "CONTACT_BLOCKED"
 # How long a claim or record is written again while the database does not answer: a
 # restart or failover. Past it the job fails; a claim then left in flight holds the message.
 STORAGE_RETRY_DELAYS = (0.1, 0.2, 0.5, 1.0, 1.0, 2.0, 2.0, 4.0, 4.0)
@@ -148,13 +144,13 @@ class SendOutboundMessage:
                 raise PermanentJobError(f"no outbound message {message_id}")
             progress = PartProgress.from_metadata(message.metadata)
             if message.status is DeliveryStatus.PENDING and progress is None:
-                message = await self._apply_holder(
-                    uow, message, known.conversation if known else None)
+                message = await hold_gate(uow, message, self._clock.now(),
+                                          known.conversation if known else None)
             if message.status is DeliveryStatus.PENDING:
-                message = await self._apply_block(uow, message)
+                message = await block_gate(uow, message, self._clock.now())
                 if message.status is DeliveryStatus.PENDING:
-                    message = await self._apply_window(
-                        uow, message, known.contact_wrote_at if known else None)
+                    message = await window_gate(uow, message, self._clock.now(), self._channel,
+                                                known.contact_wrote_at if known else None)
                 if message.status.is_failure:
                     return message.status
                 if progress is None:
@@ -181,77 +177,6 @@ class SendOutboundMessage:
             await uow.commit()
         index = progress.next_index
         return _Claim(claimed, index, self._envelope(claimed, index), index + 1 >= progress.total)
-
-    async def _apply_holder(self, uow: UnitOfWork, message: Message,
-                            known: Conversation | None = None) -> Message:
-        """CANCELED (stored) when a person holds the conversation and the bot wrote it.
-
-        Otherwise the conversation row is rewritten at its version in this same unit as
-        the claim: a handoff committed since it was read makes this unit fail
-        (``ConcurrencyError``) and the retry sees it. So no bot message is claimed, hence
-        sent, after a handoff was recorded.
-        """
-        if not is_bot_message(message):
-            return message  # an agent's message goes out whoever holds the conversation
-        conversations = uow.repository(ConversationRepository)
-        now = self._clock.now()
-        # A conversation read before is rewritten at its version; one held then is read
-        # again (never cancel on what may be stale).
-        conversation = (known if known is not None and known.id == message.conversation_id
-                        and known.held_by(now) is None
-                        else await conversations.get_by_id(message.conversation_id))
-        if conversation is None:
-            return message
-        if conversation.held_by(now) is None:
-            await conversations.update(conversation)
-            return message
-        log.info("message %s not sent: a person holds the conversation", message.id)
-        await uow.repository(MessageRepository).compare_and_set_status(
-            message.id, {DeliveryStatus.PENDING}, DeliveryStatus.CANCELED, self._clock.now(),
-            error_code=HANDED_OFF,
-        )
-        await uow.commit()
-        return replace(message, status=DeliveryStatus.CANCELED, error_code=HANDED_OFF)
-
-    async def _apply_block(self, uow: UnitOfWork, message: Message) -> Message:
-        """FAILED (stored) when the contact opted out or is unreachable and has not written
-        since; the message unchanged otherwise."""
-        if PartProgress.from_metadata(message.metadata) is not None:
-            return message  # a send already under way (parts went out) is finished
-        code = await contact_block(uow, message.to_address, message.from_address)
-        if code is None:
-            return message
-        log.warning("message %s not sent: the contact is blocked (%s)", message.id, code)
-        await uow.repository(MessageRepository).compare_and_set_status(
-            message.id, {DeliveryStatus.PENDING}, DeliveryStatus.FAILED, self._clock.now(),
-            error_code=CONTACT_BLOCKED,
-        )
-        await uow.commit()
-        return replace(message, status=DeliveryStatus.FAILED, error_code=CONTACT_BLOCKED)
-
-    async def _apply_window(self, uow: UnitOfWork, message: Message,
-                            contact_wrote_at: datetime | None = None) -> Message:
-        """The message as it may be sent now; FAILED (stored) when the window forbids it."""
-        if Template.from_metadata(message.metadata) is not None:
-            return message
-        since = self._clock.now() - self._channel.window
-        if contact_wrote_at is not None and contact_wrote_at >= since:
-            return message  # the message it answers is itself inside the window
-        if await window_is_open(uow, message.to_address, message.from_address, since):
-            return message
-        fallback = self._channel.fallback_content_sid
-        if fallback and message.reply_to_id is not None:
-            log.info("reply %s is past the 24-hour window: using the fallback template",
-                     message.id)
-            template = Template(fallback, (), fallback=True)
-            return replace(message, metadata={**message.metadata, **template.to_metadata()})
-        log.warning("message %s refused: the contact's 24-hour window is closed", message.id)
-        await uow.repository(MessageRepository).compare_and_set_status(
-            message.id, {DeliveryStatus.PENDING}, DeliveryStatus.FAILED, self._clock.now(),
-            error_code=WINDOW_CLOSED,
-        )
-        await uow.commit()
-        return replace(message, status=DeliveryStatus.FAILED, error_code=WINDOW_CLOSED)
 
     def _parts(self, message: Message) -> list[str]:
         if Template.from_metadata(message.metadata) is not None:
