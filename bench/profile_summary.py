@@ -14,8 +14,10 @@ import re
 import sys
 from collections import Counter
 
+# ``Runner.run``: on uvloop the loop (waiting included) is C code below that frame.
 _IDLE_LEAVES = ("select (selectors.py", "wait (threading.py", "_worker (concurrent/futures",
-                "get (queue.py", "poll (selectors.py", "_wait_for_tstate_lock")
+                "get (queue.py", "poll (selectors.py", "_wait_for_tstate_lock",
+                "Runner.run (asyncio/runners.py")
 _PROJECT = re.compile(r"^[^ ]+ \((adapters|application|bootstrap|domain)/")
 _THREAD = re.compile(r"^thread \(\d+\)(?:: (.*))?$")
 
