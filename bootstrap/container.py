@@ -14,7 +14,6 @@ from lagom import Container
 
 from adapters.console.sender import ConsoleMessageSender
 from adapters.echo.responder import EchoResponder
-from adapters.http_pool.transport import AiohttpPool
 from adapters.observability.conversation_metrics import OtelConversationMetrics
 from adapters.observability.httpx_transport import TracingTransport
 from adapters.observability.sender import ObservedMessageSender
@@ -152,6 +151,9 @@ def default_owner(settings: Settings) -> ChannelOwner:
 
 def _twilio_client(settings: Settings, telemetry: Telemetry,
                    resources: Resources, max_connections: int | None = None) -> httpx.AsyncClient:
+    # Imported here: aiohttp adds ~0.1 s to the start of a process that never calls out.
+    from adapters.http_pool.transport import AiohttpPool
+
     transport = AiohttpPool(max_connections=max_connections or TWILIO_CONNECTIONS)
     client = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.twilio_timeout_seconds, connect=5.0),
@@ -230,6 +232,7 @@ def _bind_responder(container: Container, settings: Settings, resources: Resourc
         container[Transcriber] = NoTranscriber()
         container[Responder] = EchoResponder()
         return
+    from adapters.http_pool.transport import AiohttpPool
     from adapters.openai.responder import DEFAULT_SYSTEM_PROMPT, OpenAICompatibleResponder
 
     client = httpx.AsyncClient(

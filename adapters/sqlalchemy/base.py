@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import (
-    ColumnElement,
     Executable,
     Result,
     Table,
@@ -24,7 +23,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.sqlalchemy.conditions import where_clauses, where_shape
+from adapters.sqlalchemy.conditions import bind_where
 from adapters.sqlalchemy.engine import sqlstate, translate_errors
 from adapters.sqlalchemy.schema import table_for
 from application.entities import EntitySpec, Identified
@@ -146,13 +145,14 @@ class SqlaRepository(Generic[E]):
         return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
 
     async def find_by(self, **filters: object) -> builtins.list[E]:
-        conditions = self._conditions(filters)
-        return await self._many(select(self.table).where(*conditions).order_by(self.table.c.id))
+        where = bind_where(self._filters(filters))
+        stmt = select(self.table).where(*where.clauses(self.table)).order_by(self.table.c.id)
+        return await self._many(stmt, where.params)
 
     async def count(self, filters: Mapping[str, object] | None = None) -> int:
-        conditions = self._conditions(filters or {})
-        stmt = select(func.count()).select_from(self.table).where(*conditions)
-        return int((await self._execute(stmt)).scalar_one())
+        where = bind_where(self._filters(filters or {}))
+        stmt = select(func.count()).select_from(self.table).where(*where.clauses(self.table))
+        return int((await self._execute(stmt, where.params)).scalar_one())
 
     async def list(
         self,
@@ -161,74 +161,63 @@ class SqlaRepository(Generic[E]):
         cursor: str | None = None,
         filters: Mapping[str, object] | None = None,
     ) -> Page[E]:
-        return await self._page(self._conditions(filters or {}), limit, cursor)
+        return await self._page(self._filters(filters or {}), limit, cursor)
 
     async def query(
         self, conditions: Sequence[Condition], *, limit: int = 50, cursor: str | None = None
     ) -> Page[E]:
         check_conditions(conditions, self.columns())
-        if limit < 1:
-            raise InvalidQuery(f"limit must be at least 1, got {limit}")
-        shape, params = where_shape(conditions)
-        if cursor is not None:
-            params["p_cursor"] = decode_cursor(cursor)
-
-        def build() -> Executable:
-            clauses = where_clauses(self.table, conditions)
-            if cursor is not None:
-                clauses.append(self.table.c.id > bindparam("p_cursor"))
-            return (select(self.table).where(*clauses).order_by(self.table.c.id)
-                    .limit(limit + 1))
-
-        stmt = cached_statement(
-            (self.table.name, f"query {shape} {cursor is not None} {limit}"), build)
-        result = await self._execute(stmt, params)
-        return self._paged([self._from_row(row) for row in result.mappings().all()], limit)
+        return await self._page(conditions, limit, cursor)
 
     def columns(self) -> frozenset[str]:
         """The columns callers may filter and query on."""
         return self.spec.filterable
 
     # -- shared helpers ---------------------------------------------------------------
-    def _conditions(self, filters: Mapping[str, object]) -> builtins.list[ColumnElement[bool]]:
-        # Validate every name before building anything: filter keys may come from callers.
+    def _filters(self, filters: Mapping[str, object]) -> builtins.list[Condition]:
+        """Equality filters as conditions (None: IS NULL), every name checked first:
+        filter keys may come from callers."""
         allowed = self.columns()
         unknown = sorted(str(name) for name in filters if name not in allowed)
         if unknown:
             names = ", ".join(map(repr, unknown))
             raise InvalidQuery(f"cannot filter {self.table.name} by {names}")
-        return [
-            self.table.c[name].is_(None) if value is None else self.table.c[name] == value
-            for name, value in filters.items()
-        ]
+        return [Condition(name, "eq", value) for name, value in filters.items()]
 
     async def _page(
-        self, conditions: Iterable[ColumnElement[bool]], limit: int, cursor: str | None
+        self, conditions: Sequence[Condition], limit: int, cursor: str | None
     ) -> Page[E]:
+        """One page in id order, on the statement cached for these conditions' shape."""
         if limit < 1:
             raise InvalidQuery(f"limit must be at least 1, got {limit}")
-        where = list(conditions)
+        where = bind_where(conditions)
+        params = where.params
         if cursor is not None:
-            where.append(self.table.c.id > decode_cursor(cursor))
-        # One extra row tells whether another page exists without a second query.
-        stmt = select(self.table).where(*where).order_by(self.table.c.id)
-        return self._paged(await self._many(stmt.limit(limit + 1)), limit)
+            params["p_cursor"] = decode_cursor(cursor)
 
-    def _paged(self, items: builtins.list[E], limit: int) -> Page[E]:
+        def build() -> Executable:
+            clauses = where.clauses(self.table)
+            if cursor is not None:
+                clauses.append(self.table.c.id > bindparam("p_cursor"))
+            # One extra row tells whether another page exists without a second query.
+            return (select(self.table).where(*clauses).order_by(self.table.c.id)
+                    .limit(limit + 1))
+
+        stmt = cached_statement(
+            (self.table.name, f"page {where.shape} {cursor is not None} {limit}"), build)
+        items = await self._many(stmt, params)
         if len(items) > limit:
             return Page(items[:limit], encode_cursor(items[limit - 1].id))
         return Page(items, None)
-
-    async def _one(self, *conditions: ColumnElement[bool]) -> E | None:
-        return await self._one_of(select(self.table).where(*conditions))
 
     async def _one_of(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> E | None:
         result = await self._execute(stmt, params)
         row = result.mappings().one_or_none()
         return None if row is None else self._from_row(row)
 
-    async def _many(self, stmt: Executable) -> builtins.list[E]:
-        result = await self._execute(stmt)
+    async def _many(self, stmt: Executable, params: Mapping[str, Any] | None = None
+                    ) -> builtins.list[E]:
+        result = await self._execute(stmt, params)
         return [self._from_row(row) for row in result.mappings().all()]
 
     async def _execute(self, stmt: Executable, params: Mapping[str, Any] | None = None

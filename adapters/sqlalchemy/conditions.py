@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, bindparam, false
@@ -55,53 +56,52 @@ _BUILDERS: dict[str, Callable[[Any, object], ColumnElement[bool]]] = {
 # the statement's shape); a longer one expands at execution, which renders SQL each time.
 _FIXED_IN = 16
 
-
-def _literal_shape(condition: Condition) -> bool:
-    """Whether the value changes the SQL itself (NULL tests, an empty IN), not a parameter."""
-    value = condition.value
-    return (condition.op == "is_null" or value is None
-            or (condition.op == "in" and not value))
+Build = Callable[[Table], ColumnElement[bool]]
 
 
-def where_shape(conditions: Sequence[Condition]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """(shape, parameters) of ``where_clauses``: conditions of one shape give one statement,
-    built and hashed once; the values travel as its parameters."""
+@dataclass(frozen=True, slots=True)
+class BoundWhere:
+    """Conditions as a statement shape and its parameters: conditions of one shape give
+    one statement, built and hashed once, and the values travel as its parameters."""
+
+    shape: tuple[Any, ...]
+    params: dict[str, Any]
+    _builds: tuple[Build, ...]
+
+    def clauses(self, table: Table) -> list[ColumnElement[bool]]:
+        """The expressions over ``params``' names: only needed when the shape is new."""
+        return [build(table) for build in self._builds]
+
+
+def bind_where(conditions: Sequence[Condition]) -> BoundWhere:
     shape: list[Any] = []
     params: dict[str, Any] = {}
+    builds: list[Build] = []
     for n, condition in enumerate(conditions):
-        name, value = f"w{n}", condition.value
-        if _literal_shape(condition):
-            shape.append((condition.column, condition.op, bool(value)))
-        elif condition.op == "in":
-            assert isinstance(value, Collection)
-            values = [_plain(v) for v in value]
-            if len(values) <= _FIXED_IN:
-                shape.append((condition.column, "in", len(values)))
-                params.update({f"{name}_{i}": v for i, v in enumerate(values)})
-            else:
-                shape.append((condition.column, "in", "expanding"))
-                params[name] = values
-        else:
-            shape.append((condition.column, condition.op))
-            params[name] = _plain(value)
-    return tuple(shape), params
+        item, values, build = _bind(f"w{n}", condition)
+        shape.append(item)
+        params.update(values)
+        builds.append(build)
+    return BoundWhere(tuple(shape), params, tuple(builds))
 
 
-def where_clauses(table: Table, conditions: Sequence[Condition]) -> list[ColumnElement[bool]]:
-    """One expression per condition, over the parameters ``where_shape`` names."""
-    clauses: list[ColumnElement[bool]] = []
-    for n, condition in enumerate(conditions):
-        column: Any = table.c[condition.column]
-        name, value = f"w{n}", condition.value
-        if _literal_shape(condition):
-            clauses.append(_BUILDERS[condition.op](column, value))
-        elif condition.op == "in":
-            assert isinstance(value, Collection)
-            clauses.append(column.in_([bindparam(f"{name}_{i}") for i in range(len(value))])
-                           if len(value) <= _FIXED_IN
-                           else column.in_(bindparam(name, expanding=True)))
-        elif condition.op == "like":
-            clauses.append(column.like(bindparam(name), escape=LIKE_ESCAPE))
-        else:
-            clauses.append(_BUILDERS[condition.op](column, bindparam(name)))
-    return clauses
+def _bind(name: str, condition: Condition) -> tuple[Any, dict[str, Any], Build]:
+    """(shape item, parameters, expression builder) of one condition."""
+    column, op, value = condition.column, condition.op, condition.value
+    if op == "is_null" or value is None or (op == "in" and not value):
+        # The value changes the SQL itself (a NULL test, an empty IN), not a parameter.
+        return (column, op, bool(value)), {}, lambda t: _BUILDERS[op](t.c[column], value)
+    if op == "in":
+        assert isinstance(value, Collection)
+        values = [_plain(v) for v in value]
+        if len(values) > _FIXED_IN:
+            return ((column, op, "expanding"), {name: values},
+                    lambda t: t.c[column].in_(bindparam(name, expanding=True)))
+        names = [f"{name}_{i}" for i in range(len(values))]
+        return ((column, op, len(values)), dict(zip(names, values, strict=True)),
+                lambda t: t.c[column].in_([bindparam(x) for x in names]))
+    if op == "like":
+        return ((column, op), {name: value},
+                lambda t: t.c[column].like(bindparam(name), escape=LIKE_ESCAPE))
+    return ((column, op), {name: _plain(value)},
+            lambda t: _BUILDERS[op](t.c[column], bindparam(name)))

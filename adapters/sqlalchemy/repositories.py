@@ -16,7 +16,7 @@ from application.entities import EntityRegistry, registry
 from application.errors import ConcurrencyError
 from application.ports.conversation_repository import ConversationRepository
 from application.ports.message_repository import MessageRepository
-from application.ports.repository import Page
+from application.ports.repository import Condition, Page
 from domain.conversation import Conversation, ConversationStatus
 from domain.message import DeliveryStatus, Direction, Message
 
@@ -67,7 +67,8 @@ class SqlaMessageRepository(SqlaRepository[Message]):
     async def list_for_conversation(
         self, conversation_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> Page[Message]:
-        return await self._page([self.table.c.conversation_id == conversation_id], limit, cursor)
+        return await self._page([Condition("conversation_id", "eq", conversation_id)], limit,
+                                cursor)
 
     async def latest_for_conversation(
         self, conversation_id: str, limit: int

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from application.channel_policy import ChannelPolicy
 from application.errors import (
@@ -63,6 +63,20 @@ _ACCEPTED = DeliveryStatus.SENT
 # How long a claim or record is written again while the database does not answer: a
 # restart or failover. Past it the job fails; a claim then left in flight holds the message.
 STORAGE_RETRY_DELAYS = (0.1, 0.2, 0.5, 1.0, 1.0, 2.0, 2.0, 4.0, 4.0)
+
+
+class _FirstTry(Generic[T]):
+    """A row for the first attempt of a retried unit only: a later attempt, after the row
+    moved on (a conflict) or a lost answer, reads it afresh."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: T | None) -> None:
+        self._value = value
+
+    def take(self) -> T | None:
+        value, self._value = self._value, None
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +121,8 @@ class SendOutboundMessage:
                       just_stored: JustStored | None = None) -> DeliveryStatus:
         message_id = request.message_id
         token = secrets.token_hex(8)  # this run's claims
-        hint = [just_stored] if just_stored and just_stored.message.id == message_id else []
+        hint = _FirstTry(just_stored if just_stored and just_stored.message.id == message_id
+                         else None)
         while True:
             claim = await _stored(partial(self._claim_next, message_id, token, hint))
             if isinstance(claim, DeliveryStatus):
@@ -127,16 +142,14 @@ class SendOutboundMessage:
                 return _CLAIMED
             # The claimed row is the stored one unless a status callback raced ahead: the
             # first attempt writes at its version without reading it again.
-            known = [claim.message]
-            status = await _stored(
-                partial(self._record, message_id, receipt.provider_sid, receipt.status, known)
-            )
+            status = await _stored(partial(self._record, message_id, receipt.provider_sid,
+                                           receipt.status, _FirstTry(claim.message)))
             if claim.last:
                 return status
 
     async def _claim_next(self, message_id: str, token: str,
-                          hint: list[JustStored]) -> _Claim | DeliveryStatus:
-        known = hint.pop() if hint else None
+                          hint: _FirstTry[JustStored]) -> _Claim | DeliveryStatus:
+        known = hint.take()
         async with self._uow as uow:
             messages = uow.repository(MessageRepository)
             message = known.message if known else await messages.get_by_id(message_id)
@@ -199,31 +212,30 @@ class SendOutboundMessage:
         )
 
     async def _update_claimed(
-        self, message_id: str, change: Any, known: list[Message] | None = None
+        self, message_id: str, change: Any, known: _FirstTry[Message] | None = None
     ) -> Message:
-        """Write ``change(message, progress)`` at the claimed message's version.
-
-        ``known``: the row as this run last stored it, tried once (taken from the list) at
-        its version; when the row has moved on since, it is read again.
-        """
+        """Write ``change(message, progress)`` at the claimed message's version: the row as
+        this run last stored it (``known``) when it has not moved on since, else as read."""
         async with self._uow as uow:
-            message = known.pop() if known else None
-            progress = PartProgress.from_metadata(message.metadata) if message else None
-            if message is not None and progress is not None:
+            messages = uow.repository(MessageRepository)
+            message = known.take() if known else None
+            if message is not None:
                 try:
-                    updated = await uow.repository(MessageRepository).update(
-                        change(message, progress))
-                    await uow.commit()
-                    return updated
+                    return await self._write_claimed(uow, message_id, message, change)
                 except ConcurrencyError:
                     await uow.rollback()
-            message = await uow.repository(MessageRepository).get_by_id(message_id)
-            progress = PartProgress.from_metadata(message.metadata) if message else None
-            if message is None or progress is None:
-                raise PermanentJobError(f"claimed message {message_id} lost its progress")
-            updated = await uow.repository(MessageRepository).update(change(message, progress))
-            await uow.commit()
-            return updated
+            return await self._write_claimed(
+                uow, message_id, await messages.get_by_id(message_id), change)
+
+    @staticmethod
+    async def _write_claimed(uow: UnitOfWork, message_id: str, message: Message | None,
+                             change: Any) -> Message:
+        progress = PartProgress.from_metadata(message.metadata) if message else None
+        if message is None or progress is None:
+            raise PermanentJobError(f"claimed message {message_id} lost its progress")
+        updated = await uow.repository(MessageRepository).update(change(message, progress))
+        await uow.commit()
+        return updated
 
     async def _release(self, message_id: str) -> None:
         def change(message: Message, progress: PartProgress) -> Message:
@@ -234,7 +246,7 @@ class SendOutboundMessage:
         await self._update_claimed(message_id, change)
 
     async def _record(self, message_id: str, sid: str, reported: DeliveryStatus,
-                      known: list[Message] | None = None) -> DeliveryStatus:
+                      known: _FirstTry[Message] | None = None) -> DeliveryStatus:
         def change(message: Message, progress: PartProgress) -> Message:
             progress = progress.recorded(sid)
             metadata = {**message.metadata, PARTS: progress.to_metadata()}
