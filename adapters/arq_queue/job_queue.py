@@ -11,7 +11,6 @@ JSON record) and one sorted set (id by failure time) under the queue's name.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import replace
@@ -26,8 +25,6 @@ from adapters.arq_queue.enqueue import OneTripEnqueue
 from application.errors import QueueUnavailable
 from application.ports.job_queue import DeadLetter, Job, encode_payload
 from domain.ids import new_ulid
-
-log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_NAME = "wta:queue"
 # How long a finished job's result (and so its dedup key) is kept, as SQLite's retention.
@@ -108,25 +105,16 @@ class ArqJobQueue:
         try:
             if self._enqueue is None:
                 self._enqueue = OneTripEnqueue(self._pool())
+            # Announced in the same script: idle workers wake at once. An announcement
+            # nobody hears only means a worker finds the job at its next fallback poll.
             added = await self._enqueue(
                 self.queue_name, job_id, DISPATCH, max(0.0, delay_seconds),
                 {"task": task, "payload": text, "headers": header_map, "dedup_key": dedup_key},
+                announce_on=self.wake_channel,
             )
         except _DRIVER_ERRORS as exc:
             raise self._unavailable(exc) from exc
-        if not added:
-            return None
-        if delay_seconds <= 0:
-            await self._announce()
-        return job_id
-
-    async def _announce(self) -> None:
-        """Wake idle workers. The job is stored already: a lost announcement only means a
-        worker finds it at its next fallback poll, so a failure here is not the caller's."""
-        try:
-            await self._pool().publish(self.wake_channel, b"")
-        except _DRIVER_ERRORS as exc:
-            log.debug("could not announce a job on %s: %s", self.wake_channel, exc)
+        return job_id if added else None
 
     # -- dead letters (written by the arq task wrapper, read through the port) ---------
 

@@ -9,9 +9,10 @@ about 8 jobs a second. Here the loop waits on an event instead, set when
   the worker listens on its own Redis connection;
 
 and polls only every ``idle_poll`` seconds as a fallback (a delayed job coming due, a lost
-announcement, a producer that does not announce). Which job runs, and how a job is claimed,
-is still arq's: only the waiting between reads changes. A job arq itself fails before it
-runs (its data gone in a flush) keeps no result, so the sweep can queue its work again.
+announcement, a producer that does not announce). Which job runs is still arq's; the
+waiting between reads changes, and a job is claimed in one round trip (``claim.py``). A
+job arq itself fails before it runs (its data gone in a flush) keeps no result, so the
+sweep can queue its work again.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 
 from arq.worker import Worker
 from redis.exceptions import RedisError
+
+from adapters.arq_queue.claim import OneTripClaim
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,7 @@ class PromptWorker(Worker):
         self._wake_channel = wake_channel
         self._idle_poll = idle_poll
         self._listener: asyncio.Task[None] | None = None
+        self._claim: OneTripClaim | None = None
 
     async def _poll_iteration(self) -> None:
         # Cleared before reading: a wake-up that comes while we read is kept for the wait.
@@ -50,6 +54,43 @@ class PromptWorker(Worker):
             self._listener = asyncio.create_task(self._listen(), name="arq-wake-listener")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self._idle_poll)
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        """arq's ``start_jobs`` with its claim in one round trip (``OneTripClaim``).
+
+        A job stays in the queue while it runs, so a read returns the jobs running here
+        too: those are skipped without asking Redis or waiting for a slot. Jobs running on
+        other workers are still asked about, and refused by the claim.
+        """
+        if self._claim is None:
+            self._claim = OneTripClaim(self.pool, self.queue_name, self.in_progress_timeout_s)
+        tasks = self.tasks
+        for raw_id in job_ids:
+            job_id = raw_id.decode()
+            if (running := tasks.get(job_id)) is not None and not running.done():
+                continue
+            await self.sem.acquire()
+            if self.job_counter >= self.max_jobs:
+                self.sem.release()
+                return
+            self.job_counter += 1
+            try:
+                score = await self._claim(job_id)
+            except BaseException:
+                self._give_back_slot()
+                raise
+            if score is None:
+                self._give_back_slot()
+                continue
+            task = self.loop.create_task(self.run_job(job_id, score))
+            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+            tasks[job_id] = task
+
+    def _give_back_slot(self) -> None:
+        # Not through the completion hook below: a job refused here frees no slot anyone
+        # waits for, and waking would read the same refused ids again at once.
+        self.job_counter -= 1
+        self.sem.release()
 
     def _release_sem_dec_counter_on_complete(self) -> None:
         super()._release_sem_dec_counter_on_complete()

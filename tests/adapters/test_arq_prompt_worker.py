@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from adapters.arq_queue import ArqJobQueue
+from adapters.arq_queue.claim import OneTripClaim
 from adapters.arq_queue.prompt_worker import PromptWorker
 from adapters.arq_queue.worker import CTX_KEY, ArqTaskRuntime, ArqWorkerRunner, worker_options
 from application.ports.job_queue import Job
@@ -155,3 +156,91 @@ async def test_a_job_whose_data_was_flushed_leaves_its_dedup_key_free_for_the_sw
         assert seen == [{"n": 2}]
     finally:
         await admin.aclose()
+
+
+async def test_jobs_running_here_are_not_claimed_again_on_each_read(
+    make_queue: Callable[[], ArqJobQueue], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read of the queue returns the running jobs too; only the others are claimed (a
+    slot and a Redis round trip each)."""
+    claimed: list[str] = []
+    one_trip = OneTripClaim.__call__
+
+    async def recording(self: OneTripClaim, job_id: str) -> int | None:
+        claimed.append(job_id)
+        return await one_trip(self, job_id)
+
+    monkeypatch.setattr(OneTripClaim, "__call__", recording)
+    queue = make_queue()
+    release = asyncio.Event()
+    started: asyncio.Queue[int] = asyncio.Queue()
+
+    async def handler(job: Job) -> None:
+        await started.put(job.payload["n"])
+        if job.payload["n"] == 1:
+            await release.wait()
+
+    first = await queue.enqueue("t", {"n": 1})
+    running = Running(prompt_worker(queue, {"t": handler}, idle_poll=0.05, concurrency=2))
+    try:
+        assert await asyncio.wait_for(started.get(), 10) == 1
+        second = await queue.enqueue("t", {"n": 2})
+        assert await asyncio.wait_for(started.get(), 10) == 2
+        await asyncio.sleep(0.3)  # several more reads (every 0.05 s) while job 1 runs
+        release.set()
+    finally:
+        await running.stop()
+    assert claimed == [first, second]
+
+
+async def test_a_job_claimed_by_another_worker_is_left_to_it(
+    make_queue: Callable[[], ArqJobQueue], redis_url: str
+) -> None:
+    """The one-trip claim refuses a job whose in-progress key another worker holds, and
+    takes it once that worker is gone and the key expired."""
+    queue = make_queue()
+    done: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def handler(job: Job) -> None:
+        await done.put(job.payload)
+
+    job_id = await queue.enqueue("t", {"n": 1})
+    assert job_id is not None
+    admin = aioredis.Redis.from_url(redis_url)
+    await admin.psetex(f"arq:in-progress:{job_id}", 1500, b"1")  # another worker's claim
+    running = Running(prompt_worker(queue, {"t": handler}, idle_poll=0.05))
+    try:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(done.get(), 1.0)
+        assert await asyncio.wait_for(done.get(), 10) == {"n": 1}
+    finally:
+        await running.stop()
+        await admin.aclose()
+
+
+async def test_two_workers_on_one_queue_run_every_job_once(
+    make_queue: Callable[[], ArqJobQueue],
+) -> None:
+    queue = make_queue()
+    ran: list[tuple[int, int]] = []
+
+    def handler_for(worker: int) -> Handler:
+        async def handler(job: Job) -> None:
+            await asyncio.sleep(0.002)
+            ran.append((worker, job.payload["n"]))
+        return handler
+
+    for n in range(200):
+        await queue.enqueue("t", {"n": n})
+    workers = [Running(prompt_worker(queue, {"t": handler_for(w)}, idle_poll=0.05,
+                                     concurrency=20)) for w in (1, 2)]
+    try:
+        async with asyncio.timeout(30):
+            while len(ran) < 200:
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)  # a second run of any job would show by now
+    finally:
+        for running in workers:
+            await running.stop()
+    assert sorted(n for _, n in ran) == list(range(200))
+    assert {w for w, _ in ran} == {1, 2}  # both took jobs
