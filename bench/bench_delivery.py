@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.cpu_time import process_tree_cpu
 from bench.delivery_servers import ACCOUNT_SID, AUTH_TOKEN
 from bench.open_loop import OUR_NUMBER, RunResult, run_open_loop
 from bench.processes import Processes, free_port
@@ -108,7 +109,7 @@ def _setup(name: str, workdir: Path, recorder: str) -> Any:
                 if name != "embedded":
                     procs.start("worker", "-m", "bootstrap.cli", "worker")
             procs.wait_ready(url)
-            yield url
+            yield url, procs
         finally:
             procs.stop()
 
@@ -123,7 +124,11 @@ def _database_for(name: str) -> Any:
         yield None
 
 
-def _row(setup: str, r: RunResult, bare: RunResult | None) -> str:
+def _cpu_by_process(procs: Processes) -> dict[str, float]:
+    return {name: process_tree_cpu(proc.pid) for name, proc in procs.named.items()}
+
+
+def _row(setup: str, r: RunResult, bare: RunResult | None, cpu: dict[str, float]) -> str:
     ratio = f"{r.p50 / bare.p50:7.1f}x" if bare and bare.latencies and r.latencies else "      -"
     verdict = ""
     if setup in TARGETS and TARGETS[setup][0] == r.rate:
@@ -132,17 +137,26 @@ def _row(setup: str, r: RunResult, bare: RunResult | None) -> str:
               and r.errors == 0)
         verdict = f"  target p50<{p50_max * 1000:.0f} p99<{p99_max * 1000:.0f} ms: " + (
             "ok" if ok else "MISSED")
+    # CPU per message sent, per process: on a shared machine, latency measures the
+    # scheduler as much as the server; this measures the server alone.
+    per_msg = " ".join(f"{name} {seconds / max(1, r.sent) * 1000:.2f}"
+                       for name, seconds in cpu.items())
     return (f"{setup:>14} {r.rate:>5.0f}/s  sent {len(r.latencies):>5}/{r.sent:<5} "
             f"p50 {r.p50 * 1000:8.1f} ms  p99 {r.p99 * 1000:8.1f} ms  "
             f"intake p50 {r.intake_p50 * 1000:7.1f} ms  errors {r.errors:>4}  unsent {r.lost:>4}  "
-            f"doubled {r.doubled:>3}  p50/bare {ratio}{verdict}")
+            f"doubled {r.doubled:>3}  p50/bare {ratio}  cpu ms/msg {per_msg}{verdict}")
 
 
-def _run_one(setup: str, rate: float, seconds: float, drain: float, recorder: str) -> RunResult:
+def _run_one(
+    setup: str, rate: float, seconds: float, drain: float, recorder: str
+) -> tuple[RunResult, dict[str, float]]:
     prefix = f"bench-{setup.replace('+', '-')}-"
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp, \
-            _setup(setup, Path(tmp), recorder) as url:
-        return asyncio.run(run_open_loop(url, recorder, rate, seconds, drain))
+            _setup(setup, Path(tmp), recorder) as (url, procs):
+        before = _cpu_by_process(procs)
+        result = asyncio.run(run_open_loop(url, recorder, rate, seconds, drain))
+        after = _cpu_by_process(procs)
+        return result, {name: after[name] - before[name] for name in after}
 
 
 def run(report: Callable[[str], None] = print) -> int:
@@ -164,14 +178,14 @@ def run(report: Callable[[str], None] = print) -> int:
             for setup in setups:
                 for rate in rates:
                     try:
-                        result = _run_one(setup, rate, seconds, drain, recorder)
+                        result, cpu = _run_one(setup, rate, seconds, drain, recorder)
                     except Exception as exc:
                         report(f"{setup:>14} {rate:>5.0f}/s  FAILED: {exc}")
                         ok = False
                         continue
                     if setup == "bare":
                         bare[rate] = result
-                    line = _row(setup, result, bare.get(rate))
+                    line = _row(setup, result, bare.get(rate), cpu)
                     ok &= "MISSED" not in line
                     report(line)
         finally:

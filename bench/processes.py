@@ -36,6 +36,7 @@ class Processes:
         base = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
         self.env = {**base, **env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.named: dict[str, subprocess.Popen[bytes]] = {}
         self.profile_dir = os.environ.get("BENCH_PROFILE")
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
@@ -50,6 +51,7 @@ class Processes:
         proc = subprocess.Popen(argv, env=self.env, cwd=self.workdir, stdout=log,
                                 stderr=subprocess.STDOUT)
         self.procs.append(proc)
+        self.named[name] = proc
         return proc
 
     def run(self, *args: str) -> None:
@@ -80,3 +82,4 @@ class Processes:
                 proc.kill()
                 proc.wait()
         self.procs.clear()
+        self.named.clear()
