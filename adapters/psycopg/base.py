@@ -15,7 +15,7 @@ from psycopg2.extras import Json
 
 from adapters.psycopg.errors import UNIQUE_VIOLATION
 from adapters.psycopg.session import Cached, PgSession, Row
-from adapters.psycopg.statements import column_list, conditions, equality, plain
+from adapters.psycopg.statements import Where, column_list, conditions, equality, plain
 from application.entities import ColumnType, EntitySpec, Identified
 from application.errors import ConcurrencyError, InvalidQuery, NotFound
 from application.ports.repository import (
@@ -29,6 +29,9 @@ from application.ports.repository import (
 E = TypeVar("E", bound=Identified)
 
 _STATEMENTS: dict[str, Cached] = {}
+# Filter shapes come from callers (the internal API's filters): past this many
+# statements, a new shape is composed each time instead of kept.
+_MAX_STATEMENTS = 2000
 
 
 class _Layout:
@@ -157,15 +160,16 @@ class PsycopgRepository(Generic[E]):
         return count == 1
 
     async def find_by(self, **filters: object) -> builtins.list[E]:
-        where, params = equality(self._checked(filters))
+        where = equality(self._checked(filters))
         statement = sql.SQL("{} WHERE {} ORDER BY {}").format(
-            self._select(), where, sql.Identifier("id"))
-        return await self._many(statement, params)
+            self._select(), where.clause, sql.Identifier("id"))
+        return await self._many(statement, where.params)
 
     async def count(self, filters: Mapping[str, object] | None = None) -> int:
-        where, params = equality(self._checked(filters or {}))
-        statement = sql.SQL("SELECT count(*) FROM {} WHERE {}").format(self._name(), where)
-        found = await self._session.fetch_one(statement, params)
+        where = equality(self._checked(filters or {}))
+        statement = sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
+            self._name(), where.clause)
+        found = await self._session.fetch_one(statement, where.params)
         return int(found[0]) if found else 0
 
     async def list(
@@ -196,19 +200,25 @@ class PsycopgRepository(Generic[E]):
             raise InvalidQuery(f"cannot filter {self.table} by {names}")
         return filters
 
-    async def _page(
-        self, where: tuple[sql.Composable, builtins.list[Any]], limit: int, cursor: str | None
-    ) -> Page[E]:
+    async def _page(self, where: Where, limit: int, cursor: str | None) -> Page[E]:
         if limit < 1:
             raise InvalidQuery(f"limit must be at least 1, got {limit}")
-        clause: sql.Composable = where[0]
-        params: builtins.list[Any] = where[1]
+        params = where.params
         if cursor is not None:
-            clause = sql.SQL("{} AND {} > %s").format(clause, sql.Identifier("id"))
             params = [*params, decode_cursor(cursor)]
-        # One extra row tells whether another page exists without a second query.
-        statement = sql.SQL("{} WHERE {} ORDER BY {} LIMIT %s").format(
-            self._select(), clause, sql.Identifier("id"))
+
+        def compose() -> sql.Composable:
+            clause = where.clause
+            if cursor is not None:
+                clause = sql.SQL("{} AND {} > %s").format(clause, sql.Identifier("id"))
+            # One extra row tells whether another page exists without a second query.
+            return sql.SQL("{} WHERE {} ORDER BY {} LIMIT %s").format(
+                self._select(), clause, sql.Identifier("id"))
+
+        # Composed and rendered once per shape (a send's window checks run one per send).
+        key = f"page[{where.shape}]{'after' if cursor is not None else ''}"
+        statement = self._cached(key, compose) if len(_STATEMENTS) < _MAX_STATEMENTS \
+            else compose()
         items = await self._many(statement, [*params, limit + 1])
         if len(items) > limit:
             return Page(items[:limit], encode_cursor(items[limit - 1].id))

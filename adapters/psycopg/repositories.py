@@ -11,7 +11,7 @@ import psycopg2
 from psycopg2 import sql
 
 from adapters.psycopg.base import PsycopgRepository
-from adapters.psycopg.statements import plain
+from adapters.psycopg.statements import Where, plain
 from application.conversation_entities import ENTITIES
 from application.entities import EntityRegistry, registry
 from application.errors import ConcurrencyError
@@ -66,7 +66,8 @@ class PsycopgMessageRepository(PsycopgRepository[Message]):
         self, conversation_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> Page[Message]:
         where = sql.SQL("{} = %s").format(sql.Identifier("conversation_id"))
-        return await self._page((where, [conversation_id]), limit, cursor)
+        return await self._page(Where(where, [conversation_id], "conversation_id eq"), limit,
+                                cursor)
 
     async def latest_for_conversation(
         self, conversation_id: str, limit: int

@@ -5,13 +5,20 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from psycopg2 import sql
 
 from application.ports.repository import Condition
 
-Where = tuple[sql.Composable, list[Any]]
+
+class Where(NamedTuple):
+    """A WHERE clause, its parameters, and its shape: the same shape, the same text."""
+
+    clause: sql.Composable
+    params: list[Any]
+    shape: str
+
 
 _COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "like": "LIKE"}
 TRUE = sql.SQL("TRUE")
@@ -39,12 +46,15 @@ def conditions(items: Sequence[Condition]) -> Where:
     """Checked ``Condition`` objects joined with AND (TRUE when there are none)."""
     parts: list[sql.Composable] = []
     params: list[Any] = []
+    shape: list[str] = []
     for condition in items:
         column = sql.Identifier(condition.column)
         op, value = condition.op, condition.value
         if op == "is_null" or (op in ("eq", "neq") and value is None):
             null = value if op == "is_null" else op == "eq"
             parts.append(sql.SQL("{} IS NULL" if null else "{} IS NOT NULL").format(column))
+            shape.append(f"{condition.column} {'null' if null else 'not null'}")
+            continue
         elif op == "in":
             assert isinstance(value, Collection)
             # = ANY(array) is valid for an empty list too, where IN () is a syntax error.
@@ -58,6 +68,8 @@ def conditions(items: Sequence[Condition]) -> Where:
             template = "{} LIKE %s ESCAPE '\\'" if op == "like" else "{} " + operator + " %s"
             parts.append(sql.SQL(template).format(column))
             params.append(plain(value))
+        # Every other clause depends only on the column and the operator.
+        shape.append(f"{condition.column} {op}")
     if not parts:
-        return TRUE, []
-    return sql.SQL(" AND ").join(parts), params
+        return Where(TRUE, [], "")
+    return Where(sql.SQL(" AND ").join(parts), params, ",".join(shape))
