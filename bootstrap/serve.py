@@ -57,6 +57,8 @@ def server_config(app: FastAPI, settings: Settings, *, host: str, port: int,
         backlog=settings.api_backlog,
         h11_max_incomplete_event_size=settings.api_max_header_bytes,
         log_level=settings.log_level.lower(),
+        # The app writes its own access line, with the request's context (access_log.py).
+        access_log=False,
         # create_app configured logging; uvicorn's own config would bypass the redactor.
         log_config=None,
     )

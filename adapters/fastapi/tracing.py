@@ -1,4 +1,4 @@
-"""The HTTP server span of each request, and the webhook request counter.
+"""The HTTP server span of each request, the webhook request counter, and the access line.
 
 A small ASGI middleware on the OpenTelemetry API rather than an instrumentation package: it
 needs only a span, the route template and the status, and it decides which callers'
@@ -7,12 +7,16 @@ trace context to trust.
 
 from __future__ import annotations
 
+import time
+
 import structlog
 from opentelemetry.context import Context
 from opentelemetry.metrics import Counter
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from adapters.fastapi.access_log import log_request
 
 _W3C = TraceContextTextMapPropagator()
 
@@ -43,6 +47,7 @@ class TracingMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         method, path = scope["method"], scope["path"]
         webhook = path.startswith(self._webhook_prefix)
         parent = Context() if webhook else _W3C.extract(
@@ -79,3 +84,5 @@ class TracingMiddleware:
                         "route": route or path, "outcome": webhook_outcome(status),
                         "http.response.status_code": status,
                     })
+                # Inside the span and the request's context: the line carries both.
+                log_request(scope, status, started)

@@ -108,9 +108,10 @@ def make_router(
                 extra={k: str(v) for k, v in form.multi_items() if k not in known},
             )
         )
-        bind_contextvars(conversation_id=result.conversation_id)
-        log.info("inbound message %s", "duplicate" if result.duplicate else "stored",
-                 extra={"reply_queued": result.reply_queued})
+        # Said by the request's access line, with everything bound above.
+        bind_contextvars(conversation_id=result.conversation_id,
+                         inbound="duplicate" if result.duplicate else "stored",
+                         reply_queued=result.reply_queued)
         return _twiml()
 
     @router.post("/status", response_class=Response, responses=twiml_responses(),

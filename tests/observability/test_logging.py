@@ -111,7 +111,7 @@ SECRETS = [AUTH_TOKEN, API_KEY, LLM_KEY, SECRET_KEY, DB_PASSWORD, REDIS_PASSWORD
 
 @pytest.mark.parametrize("log_format", ["json", "console"])
 @pytest.mark.parametrize("logger_name", ["application.use_cases", "uvicorn.error",
-                                         "uvicorn.access"])
+                                         "uvicorn.access", "wta.access"])
 def test_no_secret_reaches_the_output_at_any_level(
     make_settings: MakeSettings, logs: LogCapture, log_format: str, logger_name: str,
     monkeypatch: pytest.MonkeyPatch,

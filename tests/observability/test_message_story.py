@@ -111,9 +111,14 @@ def assert_one_trace_from_request_to_twilio(spans: list[ReadableSpan]) -> None:
 
 def assert_one_log_story(logs: LogCapture, trace_id: int) -> None:
     story = [line for line in logs.lines() if line.get("correlation_id") == SID]
-    webhook = [line for line in story if line["event"] == "inbound message stored"]
+    # The webhook is one line, its access line, carrying what became of the message.
+    webhook = [line for line in story if line["logger"] == "wta.access"]
     jobs = [line for line in story if str(line["event"]).startswith("job ")]
     assert len(webhook) == 1 and webhook[0]["request_id"] and webhook[0]["owner_id"]
+    assert webhook[0]["inbound"] == "stored" and webhook[0]["reply_queued"] is True
+    assert webhook[0]["status_code"] == 200 and f'"POST {INBOUND} HTTP/1.1" 200' in \
+        webhook[0]["event"]
+    assert [line for line in logs.lines() if line["logger"] == "wta.access"] == webhook
     conversation = webhook[0]["conversation_id"]
     assert [line["task"] for line in jobs] == ["generate_reply"]
     for line in jobs:
