@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import structlog
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.trace import SpanKind, StatusCode
 
 from adapters.in_memory.job_queue import InMemoryJobQueue
@@ -89,6 +90,8 @@ async def test_without_an_endpoint_nothing_exports_and_start_up_is_silent(
     assert [str(w.message) for w in caught] == []
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert not telemetry.exporting and telemetry.exporters == ()
+    # Nothing would read a measurement: the meter is the API's no-op, not an SDK one.
+    assert isinstance(telemetry.meter_provider, NoOpMeterProvider)
 
 
 async def test_enqueue_carries_trace_and_log_context_and_the_job_span_is_its_child(
