@@ -35,11 +35,13 @@ class Processes:
         self.label = label
         base = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
         self.env = {**base, **env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-        self.procs: list[subprocess.Popen[bytes]] = []
+        # By name, in start order; a name starts one process.
         self.named: dict[str, subprocess.Popen[bytes]] = {}
         self.profile_dir = os.environ.get("BENCH_PROFILE")
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        if name in self.named:
+            raise ValueError(f"a process named {name!r} is already started")
         argv = [sys.executable, *args]
         if self.profile_dir:
             spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -50,9 +52,12 @@ class Processes:
         log = (self.workdir / f"{name}.log").open("wb")
         proc = subprocess.Popen(argv, env=self.env, cwd=self.workdir, stdout=log,
                                 stderr=subprocess.STDOUT)
-        self.procs.append(proc)
         self.named[name] = proc
         return proc
+
+    @property
+    def procs(self) -> list[subprocess.Popen[bytes]]:
+        return list(self.named.values())
 
     def run(self, *args: str) -> None:
         subprocess.run([sys.executable, *args], env=self.env, cwd=self.workdir, check=True,
@@ -81,5 +86,4 @@ class Processes:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        self.procs.clear()
         self.named.clear()

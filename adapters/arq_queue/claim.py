@@ -1,8 +1,8 @@
 """arq's claim of a queued job in one round trip.
 
 Before running a job, arq's worker watches the job's in-progress key, asks whether it
-exists, reads the job's score, then sets the key in MULTI/EXEC: four round trips per job,
-most of an arq worker's Redis traffic. This script makes the same checks and the same
+exists, reads the job's score, then sets the key in MULTI/EXEC: four of the roughly
+eleven round trips a reply cost on postgres + arq. This script makes the same checks and the same
 write atomically on the server (the key names and expiry are arq's), so arq's own job
 running, retries and results are unchanged and other arq workers claim alongside it.
 """

@@ -14,7 +14,7 @@ from psycopg2 import sql
 from psycopg2.extras import Json
 
 from adapters.psycopg.errors import UNIQUE_VIOLATION
-from adapters.psycopg.session import Cached, PgSession, Row
+from adapters.psycopg.session import Cached, PgSession, Row, Statement
 from adapters.psycopg.statements import Where, column_list, conditions, equality, plain
 from application.entities import ColumnType, EntitySpec, Identified
 from application.errors import ConcurrencyError, InvalidQuery, NotFound
@@ -29,8 +29,6 @@ from application.ports.repository import (
 E = TypeVar("E", bound=Identified)
 
 _STATEMENTS: dict[str, Cached] = {}
-# Filter shapes come from callers (the internal API's filters): past this many
-# statements, a new shape is composed each time instead of kept.
 _MAX_STATEMENTS = 2000
 
 
@@ -100,15 +98,21 @@ class PsycopgRepository(Generic[E]):
     def _select(self) -> sql.Composable:
         return sql.SQL("SELECT {} FROM {}").format(column_list(self.column_names), self._name())
 
-    def _cached(self, key: str, compose: Callable[[], sql.Composable]) -> Cached:
-        # Fixed statements are composed once per table: the hot paths skip rebuilding them.
+    def _cached(
+        self, key: str, compose: Callable[[], sql.Composable]
+    ) -> Statement:
+        # Statements are composed once per table and key: the hot paths skip rebuilding
+        # them. Keys of filter shapes come from callers: past the bound, new ones are
+        # composed each time instead of kept.
         full_key = f"{self.table}.{key}"
         found = _STATEMENTS.get(full_key)
         if found is None:
+            if len(_STATEMENTS) >= _MAX_STATEMENTS:
+                return compose()
             found = _STATEMENTS[full_key] = Cached(full_key, compose())
         return found
 
-    def _insert_statement(self, on_conflict_nothing: bool = False) -> Cached:
+    def _insert_statement(self, on_conflict_nothing: bool = False) -> Statement:
         cls = self
         def compose() -> sql.Composable:
             insert = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
@@ -216,9 +220,8 @@ class PsycopgRepository(Generic[E]):
                 self._select(), clause, sql.Identifier("id"))
 
         # Composed and rendered once per shape (a send's window checks run one per send).
-        key = f"page[{where.shape}]{'after' if cursor is not None else ''}"
-        statement = self._cached(key, compose) if len(_STATEMENTS) < _MAX_STATEMENTS \
-            else compose()
+        statement = self._cached(
+            f"page[{where.shape}]{'after' if cursor is not None else ''}", compose)
         items = await self._many(statement, [*params, limit + 1])
         if len(items) > limit:
             return Page(items[:limit], encode_cursor(items[limit - 1].id))

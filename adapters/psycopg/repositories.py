@@ -11,13 +11,13 @@ import psycopg2
 from psycopg2 import sql
 
 from adapters.psycopg.base import PsycopgRepository
-from adapters.psycopg.statements import Where, plain
+from adapters.psycopg.statements import conditions, plain
 from application.conversation_entities import ENTITIES
 from application.entities import EntityRegistry, registry
 from application.errors import ConcurrencyError
 from application.ports.conversation_repository import ConversationRepository
 from application.ports.message_repository import MessageRepository
-from application.ports.repository import Page
+from application.ports.repository import Condition, Page
 from domain.conversation import Conversation, ConversationStatus
 from domain.errors import DuplicateMessage
 from domain.message import DeliveryStatus, Direction, Message
@@ -65,9 +65,8 @@ class PsycopgMessageRepository(PsycopgRepository[Message]):
     async def list_for_conversation(
         self, conversation_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> Page[Message]:
-        where = sql.SQL("{} = %s").format(sql.Identifier("conversation_id"))
-        return await self._page(Where(where, [conversation_id], "conversation_id eq"), limit,
-                                cursor)
+        where = conditions([Condition("conversation_id", "eq", conversation_id)])
+        return await self._page(where, limit, cursor)
 
     async def latest_for_conversation(
         self, conversation_id: str, limit: int

@@ -50,11 +50,13 @@ def conditions(items: Sequence[Condition]) -> Where:
     for condition in items:
         column = sql.Identifier(condition.column)
         op, value = condition.op, condition.value
+        # The clause's text depends on the column and the operator only, but for a NULL
+        # test, where the value picks IS NULL or IS NOT NULL.
+        kind = op
         if op == "is_null" or (op in ("eq", "neq") and value is None):
             null = value if op == "is_null" else op == "eq"
+            kind = "null" if null else "not null"
             parts.append(sql.SQL("{} IS NULL" if null else "{} IS NOT NULL").format(column))
-            shape.append(f"{condition.column} {'null' if null else 'not null'}")
-            continue
         elif op == "in":
             assert isinstance(value, Collection)
             # = ANY(array) is valid for an empty list too, where IN () is a syntax error.
@@ -68,8 +70,7 @@ def conditions(items: Sequence[Condition]) -> Where:
             template = "{} LIKE %s ESCAPE '\\'" if op == "like" else "{} " + operator + " %s"
             parts.append(sql.SQL(template).format(column))
             params.append(plain(value))
-        # Every other clause depends only on the column and the operator.
-        shape.append(f"{condition.column} {op}")
+        shape.append(f"{condition.column} {kind}")
     if not parts:
         return Where(TRUE, [], "")
     return Where(sql.SQL(" AND ").join(parts), params, ",".join(shape))

@@ -84,10 +84,10 @@ class TestPromptWorker(WorkerContract):
         return PromptHarness(make_queue())
 
 
-async def _subscribed(redis_url: str, channel: str) -> None:
+async def _subscribed(redis_url: str, channel: str, listeners: int = 1) -> None:
     client = aioredis.Redis.from_url(redis_url)
     try:
-        while not dict(await client.pubsub_numsub(channel)).get(channel.encode()):
+        while dict(await client.pubsub_numsub(channel)).get(channel.encode(), 0) < listeners:
             await asyncio.sleep(0.01)
     finally:
         await client.aclose()
@@ -219,22 +219,24 @@ async def test_a_job_claimed_by_another_worker_is_left_to_it(
 
 
 async def test_two_workers_on_one_queue_run_every_job_once(
-    make_queue: Callable[[], ArqJobQueue],
+    make_queue: Callable[[], ArqJobQueue], redis_url: str
 ) -> None:
     queue = make_queue()
     ran: list[tuple[int, int]] = []
 
     def handler_for(worker: int) -> Handler:
         async def handler(job: Job) -> None:
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(0.01)
             ran.append((worker, job.payload["n"]))
         return handler
 
-    for n in range(200):
-        await queue.enqueue("t", {"n": n})
     workers = [Running(prompt_worker(queue, {"t": handler_for(w)}, idle_poll=0.05,
                                      concurrency=20)) for w in (1, 2)]
     try:
+        # Both idle and listening first, so both race for every job from the start.
+        await asyncio.wait_for(_subscribed(redis_url, queue.wake_channel, listeners=2), 10)
+        for n in range(200):
+            await queue.enqueue("t", {"n": n})
         async with asyncio.timeout(30):
             while len(ran) < 200:
                 await asyncio.sleep(0.02)

@@ -38,3 +38,27 @@ class TestPsycopgRepositories(RepositoryContract):
 
 class TestPsycopgEntities(EntityContract):
     pass
+
+
+async def test_page_statements_are_kept_per_shape_up_to_the_bound(
+    uow_factory: UowFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One kept statement per filter shape, whatever the values; past the bound a new
+    shape still answers, composed each time instead of kept."""
+    from adapters.psycopg import base
+    from application.ports.conversation_repository import ConversationRepository
+    from application.ports.repository import Condition
+
+    def query(contact: str, column: str) -> list[Condition]:
+        return [Condition("contact", "eq", contact), Condition(column, "is_null", True)]
+
+    kept: dict[str, object] = {}
+    monkeypatch.setattr(base, "_STATEMENTS", kept)
+    async with uow_factory() as uow:
+        conversations = uow.repository(ConversationRepository)
+        assert (await conversations.query(query("a", "holder"))).items == []
+        assert (await conversations.query(query("b", "holder"))).items == []
+        assert list(kept) == ["conversations.page[contact eq,holder null]"]
+        monkeypatch.setattr(base, "_MAX_STATEMENTS", 1)
+        assert (await conversations.query(query("c", "closed_reason"))).items == []
+        assert list(kept) == ["conversations.page[contact eq,holder null]"]
