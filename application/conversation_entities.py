@@ -144,8 +144,18 @@ MESSAGES: EntitySpec[Message] = EntitySpec(
         UniqueKey(("provider_sid",), _duplicate_message),
         UniqueKey(("reply_to_id",), _duplicate_message),
     ),
-    # Conversation history and its keyset pagination.
-    indexes=(Index(("conversation_id", "id")),),
+    # Every query the flow makes is served by one of these (tests/adapters/test_query_plans.py):
+    # a scan of this table grows with everything ever received.
+    indexes=(
+        # Conversation history and its keyset pagination.
+        Index(("conversation_id", "id")),
+        # Before each send: has this contact opted out or become unreachable (window.py)?
+        Index(("to_address", "from_address", "error_code")),
+        # Did this contact write to this channel since a time (the 24-hour window)?
+        Index(("from_address", "to_address", "created_at")),
+        # The sweep: replies stored but never sent (status pending).
+        Index(("status", "created_at")),
+    ),
     port=MessageRepository,
     conflict_error=_duplicate_message,
 )

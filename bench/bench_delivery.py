@@ -17,7 +17,8 @@ bare baseline's at the same rate, measured in the same run.
 Settings (environment): BENCH_DELIVERY_RATES (default "20,100,300"), BENCH_DELIVERY_SECONDS
 (10), BENCH_DELIVERY_SETUPS (all), BENCH_DELIVERY_DRAIN_SECONDS (20), BENCH_REDIS_URL
 (redis://127.0.0.1:6379/15, flushed), BENCH_PG_URL (postgresql://postgres@127.0.0.1:5432/postgres,
-where a scratch database is created and dropped), BENCH_PROFILE (see bench/processes.py).
+where a scratch database is created and dropped), BENCH_PROFILE (see bench/processes.py),
+BENCH_HISTORY (earlier messages seeded before each run, default 0: see bench/history.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench import history
 from bench.cpu_time import process_tree_cpu
 from bench.delivery_servers import ACCOUNT_SID, AUTH_TOKEN
 from bench.open_loop import OUR_NUMBER, RunResult, run_open_loop
@@ -102,6 +104,7 @@ def _setup(name: str, workdir: Path, recorder: str) -> Any:
                 procs.start("bare", "-m", "bench.delivery_servers", "bare", str(port), recorder)
             else:
                 procs.run("-m", "bootstrap.cli", "migrate")
+                history.seed(env["DATABASE_URL"], history.history_size())
                 serve = ["-m", "bootstrap.cli", "serve", "--port", str(port)]
                 if name == "embedded":
                     serve.append("--with-worker")
@@ -165,7 +168,8 @@ def run(report: Callable[[str], None] = print) -> int:
     seconds = float(os.environ.get("BENCH_DELIVERY_SECONDS", "10"))
     drain = float(os.environ.get("BENCH_DELIVERY_DRAIN_SECONDS", "20"))
     report(f"open loop, {seconds:g} s per rate, echo responder, recorder as Twilio; "
-           f"latency = webhook scheduled -> send recorded")
+           f"latency = webhook scheduled -> send recorded; "
+           f"{history.history_size()} earlier messages in the database")
     ok = True
     with tempfile.TemporaryDirectory(prefix="bench-recorder-") as tmp:
         recorder_port = free_port()

@@ -1,0 +1,85 @@
+"""Seeds an app database with earlier traffic, so a benchmark meets a table of real size.
+
+A deployment's ``messages`` table holds every message since it started; a query that
+scans it costs more every day. The end-to-end benchmarks start on an empty database
+unless ``BENCH_HISTORY`` (a number of messages) asks for this history first: closed
+conversations of ``HISTORY_CONTACTS`` contacts (the benchmark's own among them), each
+with delivered inbound/reply pairs, all older than a day.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import create_engine
+
+from adapters.sqlalchemy.engine import sync_url
+from adapters.sqlalchemy.schema import build_metadata
+from bench.delivery_servers import ACCOUNT_SID
+from bench.open_loop import OUR_NUMBER
+from bootstrap.modules.whatsapp import MODULE as WHATSAPP
+from domain.ids import new_ulid
+
+HISTORY_CONTACTS = 10_000
+_BATCH = 5_000
+
+
+def history_size() -> int:
+    return int(os.environ.get("BENCH_HISTORY", "0"))
+
+
+def _contact(i: int) -> str:
+    # The open loop's contacts are whatsapp:+55119 and 8 digits from 0: they are among these.
+    return f"whatsapp:+55119{i % HISTORY_CONTACTS:08d}"
+
+
+def _rows(messages: int, start: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    contacts = min(HISTORY_CONTACTS, max(1, messages // 2))
+    conversations = {}
+    for i in range(contacts):
+        conversations[i] = {
+            "id": new_ulid(int(start.timestamp() * 1000)), "owner_id": ACCOUNT_SID,
+            "contact": _contact(i), "channel": OUR_NUMBER, "status": "closed",
+            "created_at": start, "updated_at": start, "last_message_at": start, "version": 2,
+            "holder": None, "held_since": None, "held_until": None, "needs_person": False,
+            "closed_reason": "idle",
+        }
+    rows = []
+    for n in range(messages):
+        i = (n // 2) % contacts
+        at = start + timedelta(seconds=n)
+        inbound = n % 2 == 0
+        contact = _contact(i)
+        rows.append({
+            "id": new_ulid(int(at.timestamp() * 1000)),
+            "conversation_id": conversations[i]["id"], "owner_id": ACCOUNT_SID,
+            "direction": "inbound" if inbound else "outbound", "type": "text",
+            "body": f"earlier message {n}",
+            "from_address": contact if inbound else OUR_NUMBER,
+            "to_address": OUR_NUMBER if inbound else contact,
+            "status": "received" if inbound else "delivered",
+            "provider_sid": f"SMhistory{n:024d}", "reply_to_id": None, "error_code": None,
+            "metadata": {}, "created_at": at, "updated_at": at, "version": 1,
+        })
+        if not inbound:
+            rows[-1]["reply_to_id"] = rows[-2]["id"]
+    return list(conversations.values()), rows
+
+
+def seed(database_url: str, messages: int) -> None:
+    """Insert ``messages`` earlier messages (and their conversations) into a migrated DB."""
+    if messages <= 0:
+        return
+    start = datetime.now(UTC) - timedelta(days=2, seconds=messages)
+    conversations, rows = _rows(messages, start)
+    tables = build_metadata(WHATSAPP.entities).tables
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(tables["conversations"].insert(), conversations)
+            for i in range(0, len(rows), _BATCH):
+                connection.execute(tables["messages"].insert(), rows[i:i + _BATCH])
+    finally:
+        engine.dispose()

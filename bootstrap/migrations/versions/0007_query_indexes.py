@@ -1,0 +1,54 @@
+"""Indexes for every query the flow makes, so none of them scans a whole table.
+
+Before this, the check made before each send (has the contact opted out?) read the whole
+``messages`` table: with 200,000 earlier messages a reply cost about 36 ms of CPU on
+SQLite, and PostgreSQL ran a sequential scan per reply. The sweeps' queries scanned too.
+
+On PostgreSQL the indexes are built ``CONCURRENTLY``, outside the migration's
+transaction: a deployment with a large table keeps taking messages while they build.
+A build that fails leaves an invalid index; ``wta migrate`` again drops and rebuilds it.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-01 14:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+INDEXES = (
+    ("messages", ("to_address", "from_address", "error_code")),
+    ("messages", ("from_address", "to_address", "created_at")),
+    ("messages", ("status", "created_at")),
+)
+
+
+def _name(table: str, columns: tuple[str, ...]) -> str:
+    return f"ix_{table}_{'_'.join(columns)}"
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        for table, columns in INDEXES:
+            op.create_index(_name(table, columns), table, list(columns))
+        return
+    with op.get_context().autocommit_block():
+        for table, columns in INDEXES:
+            # A concurrent build interrupted earlier leaves an invalid index behind.
+            op.drop_index(_name(table, columns), table, if_exists=True,
+                          postgresql_concurrently=True)
+            op.create_index(_name(table, columns), table, list(columns),
+                            postgresql_concurrently=True)
+
+
+def downgrade() -> None:
+    for table, columns in reversed(INDEXES):
+        op.drop_index(_name(table, columns), table)
