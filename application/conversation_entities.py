@@ -155,6 +155,8 @@ MESSAGES: EntitySpec[Message] = EntitySpec(
         Index(("from_address", "to_address", "created_at")),
         # The sweep: replies stored but never sent (status pending).
         Index(("status", "created_at")),
+        # The sweep: recent inbound messages with no reply yet.
+        Index(("direction", "created_at")),
     ),
     port=MessageRepository,
     conflict_error=_duplicate_message,

@@ -133,17 +133,18 @@ class InMemoryMessageRepository(InMemoryRepository[Message]):
         return True
 
     async def awaiting_reply(
-        self, older_than: datetime, limit: int = 100
+        self, older_than: datetime, limit: int = 100, since: datetime | None = None
     ) -> builtins.list[Message]:
         if limit < 1:
             return []
-        if older_than.tzinfo is None:
+        if older_than.tzinfo is None or (since is not None and since.tzinfo is None):
             raise ValueError("naive datetime refused: pass an aware datetime")
         replied = {m.reply_to_id for m in self._rows().values() if m.reply_to_id is not None}
         rows = self._sorted(
             lambda m: (
                 m.direction is Direction.INBOUND
                 and m.created_at < older_than
+                and (since is None or m.created_at >= since)
                 and m.id not in replied
             )
         )

@@ -110,18 +110,22 @@ class PsycopgMessageRepository(PsycopgRepository[Message]):
         return count == 1
 
     async def awaiting_reply(
-        self, older_than: datetime, limit: int = 100
+        self, older_than: datetime, limit: int = 100, since: datetime | None = None
     ) -> builtins.list[Message]:
         if limit < 1:
             return []
-        statement = self._cached("awaiting", lambda: sql.SQL(
-            "{select} WHERE {direction} = %s AND {created} < %s AND NOT EXISTS "
+        recent = sql.SQL("") if since is None else sql.SQL(" AND {} >= %s").format(
+            sql.Identifier("created_at"))
+        statement = self._cached("awaiting" if since is None else "awaiting_since",
+                                 lambda: sql.SQL(
+            "{select} WHERE {direction} = %s AND {created} < %s{recent} AND NOT EXISTS "
             "(SELECT 1 FROM {table} AS reply WHERE reply.{reply_to} = {table}.{id}) "
             "ORDER BY {id} LIMIT %s"
         ).format(select=self._select(), direction=sql.Identifier("direction"),
-                 created=sql.Identifier("created_at"), table=self._name(),
+                 created=sql.Identifier("created_at"), recent=recent, table=self._name(),
                  reply_to=sql.Identifier("reply_to_id"), id=sql.Identifier("id")))
-        return await self._many(statement, [Direction.INBOUND.value, plain(older_than), limit])
+        bounds = [plain(older_than)] if since is None else [plain(older_than), plain(since)]
+        return await self._many(statement, [Direction.INBOUND.value, *bounds, limit])
 
 
 RepositoryClass = type[PsycopgRepository[Any]]

@@ -114,18 +114,20 @@ class SqlaMessageRepository(SqlaRepository[Message]):
         return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
 
     async def awaiting_reply(
-        self, older_than: datetime, limit: int = 100
+        self, older_than: datetime, limit: int = 100, since: datetime | None = None
     ) -> builtins.list[Message]:
         if limit < 1:
             return []
         c = self.table.c
         reply = self.table.alias("reply")
         has_reply = exists().where(reply.c.reply_to_id == c.id)
+        recent = [] if since is None else [c.created_at >= since]
         stmt = (
             select(self.table)
             .where(
                 c.direction == Direction.INBOUND.value,
                 c.created_at < older_than,
+                *recent,
                 ~has_reply,
             )
             .order_by(c.id)

@@ -160,7 +160,7 @@ class SupabaseMessageRepository(SupabaseRepository[Message]):
         return True
 
     async def awaiting_reply(
-        self, older_than: datetime, limit: int = 100
+        self, older_than: datetime, limit: int = 100, since: datetime | None = None
     ) -> builtins.list[Message]:
         if limit < 1:
             return []
@@ -170,12 +170,15 @@ class SupabaseMessageRepository(SupabaseRepository[Message]):
         # Replies this unit changed are judged from its own rows, not the server's.
         params: dict[str, Any] = {"older_than": cutoff, "max_rows": limit + 2 * len(pending),
                   "ignored_reply_ids": sorted(pending)}
+        if since is not None:
+            params["newer_than"] = wire_time(since)  # migration 0008's argument
         rpc = client.rpc("wta_awaiting_reply", params)
         response = await self._connection.execute(rpc)
         server = [self._from_row(row) for row in response.data if row["id"] not in pending]
         mine = [
             copy.deepcopy(m) for m in pending.values()
             if m is not None and m.direction is Direction.INBOUND and m.created_at < older_than
+            and (since is None or m.created_at >= since)
         ]
         if mine:
             answered = await self._fetch([Condition("reply_to_id", "in", [m.id for m in mine])])

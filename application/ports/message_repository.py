@@ -49,6 +49,12 @@ class MessageRepository(Repository[Message], Protocol):
         """
         ...
 
-    async def awaiting_reply(self, older_than: datetime, limit: int = 100) -> list[Message]:
-        """Inbound messages created before ``older_than`` that have no stored reply yet."""
+    async def awaiting_reply(self, older_than: datetime, limit: int = 100,
+                             since: datetime | None = None) -> list[Message]:
+        """Inbound messages created before ``older_than`` (and at or after ``since``, when
+        given) that have no stored reply yet, oldest first.
+
+        ``since`` bounds the read to recent messages (an index serves it); without it the
+        whole history of inbound messages is read, which grows without end.
+        """
         ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from application.channel_policy import ChannelPolicy
 from application.policy import MediaPolicy
 from application.ports.message_repository import MessageRepository
 from application.ports.repository import Condition
@@ -34,15 +35,23 @@ def _correlation(message: Message) -> str:
 
 
 class RepliesNeverGenerated:
-    """Inbound messages with no reply stored: their ``generate_reply`` job was lost."""
+    """Inbound messages with no reply stored: their ``generate_reply`` job was lost.
 
-    def __init__(self, uow: UnitOfWork, media: MediaPolicy | None = None) -> None:
+    Only messages stored within the channel's window before ``before`` are looked at:
+    past it a reply could not go out as text any more (only as the fallback template, a
+    day late), and reading every message ever received each sweep grows without end.
+    """
+
+    def __init__(self, uow: UnitOfWork, media: MediaPolicy | None = None,
+                 channel: ChannelPolicy | None = None) -> None:
         self._uow = uow
         self._media = media or MediaPolicy()
+        self._window = (channel or ChannelPolicy()).window
 
     async def find(self, before: datetime, limit: int) -> Sequence[StalledJob]:
         async with self._uow as uow:
-            waiting = await uow.repository(MessageRepository).awaiting_reply(before, limit)
+            waiting = await uow.repository(MessageRepository).awaiting_reply(
+                before, limit, since=before - self._window)
         return [self._next_step(message) for message in waiting]
 
     def _next_step(self, message: Message) -> StalledJob:

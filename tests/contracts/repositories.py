@@ -511,6 +511,13 @@ class MessageRepositoryContract(_Base):
             assert await uow.repository(MessageRepository).awaiting_reply(
                 cutoff.astimezone(tz)
             ) == waiting
+            # ``since`` is inclusive: messages stored before it are not read.
+            assert await uow.repository(MessageRepository).awaiting_reply(
+                cutoff, since=old.astimezone(tz)
+            ) == waiting
+            assert await uow.repository(MessageRepository).awaiting_reply(
+                cutoff, since=old + timedelta(microseconds=1)
+            ) == []
 
 
 class ConversationRepositoryContract(_Base):

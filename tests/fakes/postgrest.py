@@ -346,14 +346,17 @@ class PostgrestDouble:
             cur.execute(
                 "SELECT coalesce(p.proargnames[1:p.pronargs], '{}'),"
                 " array(SELECT format_type(t, NULL) FROM unnest(p.proargtypes) t),"
-                " p.proretset, rt.typtype = 'c', rt.typname"
+                " p.proretset, rt.typtype = 'c', rt.typname, p.pronargdefaults"
                 " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
                 " JOIN pg_type rt ON rt.oid = p.prorettype"
                 " WHERE n.nspname = %s AND p.proname = %s",
                 (schema, name),
             )
-            for names, types, returns_set, composite, result_type in cur.fetchall():
-                if sorted(names) == arg_names:
+            given = set(arg_names)
+            for names, types, returns_set, composite, result_type, defaults in cur.fetchall():
+                # Like PostgREST: trailing arguments with defaults may be left out.
+                required = set(names[:len(names) - defaults])
+                if required <= given <= set(names):
                     return dict(zip(names, types, strict=True)), returns_set, composite, result_type
         raise ApiError(404, "PGRST202",
                        f"Could not find the function {schema}.{name}({', '.join(arg_names)})"

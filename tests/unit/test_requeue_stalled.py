@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from adapters.in_memory.job_queue import InMemoryJobQueue
+from application.channel_policy import ChannelPolicy
 from application.policy import MediaPolicy
 from application.ports.message_repository import MessageRepository
 from application.tasks import (
@@ -22,6 +23,7 @@ from application.use_cases.requeue_stalled import (
     SweepPolicy,
 )
 from application.use_cases.stalled_messages import RepliesNeverGenerated, RepliesNeverSent
+from domain.message import Message
 from tests.unit.conftest import Fakes
 from tests.unit.test_use_cases import drain, inbound
 
@@ -170,3 +172,21 @@ async def test_a_reply_waiting_for_its_media_starts_again_at_the_lost_step(
     assert await sweep(fakes).execute(AFTER) == 1
     [job] = await fakes.queue.receive(10, 0)
     assert (job.task, job.dedup_key) == (DOWNLOAD_MEDIA, f"{DOWNLOAD_MEDIA}:{result.message_id}")
+
+
+async def test_a_reply_lost_longer_than_the_window_is_left_alone(fakes: Fakes) -> None:
+    await fakes.receive().execute(inbound(body="still there?"))
+    fakes.queue = InMemoryJobQueue(max_attempts=3)  # the queue lost everything (a flush)
+    # Past the 24-hour window (plus the sweep's threshold) the reply is not recovered:
+    # it could not go out as text any more, and the sweep reads only recent messages.
+    fakes.clock.advance(timedelta(hours=24, minutes=6))
+    assert await sweep(fakes).execute(AFTER) == 0
+    longer = RepliesNeverGenerated(fakes.uow(), channel=ChannelPolicy(window=timedelta(days=2)))
+    found = await longer.find(fakes.clock.now() - AFTER.older_than, 10)
+    assert [job.payload["message_id"] for job in found] == [
+        m.id for m in await _stored_inbound(fakes)]
+
+
+async def _stored_inbound(fakes: Fakes) -> list[Message]:
+    async with fakes.uow() as uow:
+        return await uow.repository(MessageRepository).awaiting_reply(fakes.clock.now(), 10)
