@@ -36,7 +36,7 @@ def _name(table: str, columns: tuple[str, ...]) -> str:
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
+    if op.get_context().dialect.name != "postgresql":
         for table, columns in INDEXES:
             op.create_index(_name(table, columns), table, list(columns))
         return

@@ -3,7 +3,9 @@
 ``awaiting_reply`` (inbound messages with no reply yet) read every inbound message ever
 stored, once per sweep (every minute): about 63 ms on SQLite and 80 ms on PostgreSQL with
 200,000 earlier messages, growing with the table. It now takes a lower bound (``since``),
-served by an index on (direction, created_at). On PostgreSQL ``wta_awaiting_reply`` (the
+served by an index on created_at (not (direction, created_at): SQLite's planner, without
+statistics, would pick that one for any query naming a direction, such as the check
+before each send, and read half the table). On PostgreSQL ``wta_awaiting_reply`` (the
 Supabase backend's call, migration 0002) takes the same bound as ``newer_than``, NULL by
 default, so a caller that does not pass it reads as before.
 
@@ -25,7 +27,7 @@ down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-INDEX = "ix_messages_direction_created_at"
+INDEX = "ix_messages_created_at"
 OLD_SIGNATURE = "wta_awaiting_reply(timestamptz, integer, text[])"
 NEW_SIGNATURE = "wta_awaiting_reply(timestamptz, integer, text[], timestamptz)"
 
@@ -62,14 +64,14 @@ def _previous_function() -> str:
 
 def upgrade() -> None:
     if op.get_context().dialect.name != "postgresql":
-        op.create_index(INDEX, "messages", ["direction", "created_at"])
+        op.create_index(INDEX, "messages", ["created_at"])
         return
     # One function: an overload beside the old one would make a 3-argument call ambiguous.
     op.execute(f"DROP FUNCTION IF EXISTS {OLD_SIGNATURE}")
     op.execute(AWAITING_REPLY)
     with op.get_context().autocommit_block():
         op.drop_index(INDEX, "messages", if_exists=True, postgresql_concurrently=True)
-        op.create_index(INDEX, "messages", ["direction", "created_at"],
+        op.create_index(INDEX, "messages", ["created_at"],
                         postgresql_concurrently=True)
 
 
