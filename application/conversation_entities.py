@@ -82,6 +82,9 @@ CONVERSATIONS: EntitySpec[Conversation] = EntitySpec(
                   where=("status", ConversationStatus.OPEN.value),
                   name="uq_conversations_open_owner_contact"),
     ),
+    # One owner's conversations, a page at a time (the internal API); without it a small
+    # owner's page reads the other owners' conversations in key order.
+    indexes=(Index(("owner_id", "id")),),
     port=ConversationRepository,
     conflict_error=_conversation_conflict,
 )

@@ -108,6 +108,7 @@ def _setup(name: str, workdir: Path, recorder: str) -> Any:
                 serve = ["-m", "bootstrap.cli", "serve", "--port", str(port)]
                 if name == "embedded":
                     serve.append("--with-worker")
+                serve += ["--workers", os.environ.get("BENCH_DELIVERY_API_PROCESSES", "1")]
                 procs.start("api", *serve)
                 if name != "embedded":
                     procs.start("worker", "-m", "bootstrap.cli", "worker")

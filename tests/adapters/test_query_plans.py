@@ -32,6 +32,7 @@ from application.ports.conversation_repository import ConversationRepository
 from application.ports.message_repository import MessageRepository
 from application.ports.repository import Condition
 from application.ports.unit_of_work import UnitOfWork
+from application.use_cases.read_conversations import ConversationsQuery, ListConversations
 from application.use_cases.stalled_messages import RepliesNeverGenerated, RepliesNeverSent
 from application.use_cases.window import contact_block, window_is_open
 from domain.message import DeliveryStatus, Direction
@@ -43,6 +44,7 @@ REGISTRY = registry_for("sqlalchemy", SqlaRepository)
 TABLES = ("messages", "conversations")
 # Other contacts' history: enough rows that reading them all is not what an index does.
 HISTORY_CONTACTS = 40
+OTHER_OWNER = "AC00000000000000000000000000000002"
 Run = Callable[[UnitOfWork], Awaitable[object]]
 
 
@@ -80,22 +82,24 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
 
 
 async def _history(db: Database, first: int) -> None:
-    """Other contacts' closed conversations, three days old (older than any window)."""
+    """Another owner's contacts' closed conversations, three days old (older than any
+    window)."""
     old = T0 - timedelta(days=3)
     async with db.uow() as uow:
         conversations = uow.repository(ConversationRepository)
         messages = uow.repository(MessageRepository)
         for i in range(first, first + HISTORY_CONTACTS):
             other = f"whatsapp:+551190000{i:04d}"
-            conv = conversation(contact=other)
+            conv = conversation(owner_id=OTHER_OWNER, contact=other)
             await conversations.create(conv)
             for _ in range(5):
-                inbound = message(conv.id, from_address=other, created_at=old, updated_at=old)
+                inbound = message(conv.id, owner_id=OTHER_OWNER, from_address=other,
+                                  created_at=old, updated_at=old)
                 await messages.create(inbound)
                 await messages.create(message(
-                    conv.id, direction=Direction.OUTBOUND, from_address=CHANNEL,
-                    to_address=other, status=DeliveryStatus.DELIVERED, provider_sid=None,
-                    reply_to_id=inbound.id, created_at=old, updated_at=old))
+                    conv.id, owner_id=OTHER_OWNER, direction=Direction.OUTBOUND,
+                    from_address=CHANNEL, to_address=other, status=DeliveryStatus.DELIVERED,
+                    provider_sid=None, reply_to_id=inbound.id, created_at=old, updated_at=old))
         await uow.commit()
 
 
@@ -261,6 +265,8 @@ def _runs(db: Database) -> dict[str, Run]:
         "the 24-hour window": lambda uow: window_is_open(
             uow, CONTACT, CHANNEL, T0 - timedelta(hours=24)),
         "the reads of a reply": _reads_of_a_reply,
+        "an owner's conversations (the internal API)": lambda _: ListConversations(
+            db.uow()).execute(ConversationsQuery(owner_id=OWNER, limit=10)),
         # The sweep's finders open their own units of work.
         "the sweep for replies never sent": lambda _: RepliesNeverSent(db.uow()).find(
             sweep_at, 100),
@@ -270,7 +276,8 @@ def _runs(db: Database) -> dict[str, Run]:
 
 
 RUNS = ["the block check before each send", "the 24-hour window", "the reads of a reply",
-        "the sweep for replies never sent", "the sweep for replies never generated"]
+        "an owner's conversations (the internal API)", "the sweep for replies never sent",
+        "the sweep for replies never generated"]
 
 
 async def test_the_check_sees_a_query_no_index_serves(db: Database) -> None:

@@ -2,7 +2,8 @@
 
 Before this, the check made before each send (has the contact opted out?) read the whole
 ``messages`` table: with 200,000 earlier messages a reply cost about 36 ms of CPU on
-SQLite, and PostgreSQL ran a sequential scan per reply. The sweeps' queries scanned too.
+SQLite, and PostgreSQL ran a sequential scan per reply. The sweeps' queries scanned too,
+and so did the internal API's page of one owner's conversations.
 
 On PostgreSQL the indexes are built ``CONCURRENTLY``, outside the migration's
 transaction: a deployment with a large table keeps taking messages while they build.
@@ -28,6 +29,7 @@ INDEXES = (
     ("messages", ("to_address", "from_address", "error_code")),
     ("messages", ("from_address", "to_address", "created_at")),
     ("messages", ("status", "created_at")),
+    ("conversations", ("owner_id", "id")),
 )
 
 
