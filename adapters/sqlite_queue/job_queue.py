@@ -42,7 +42,6 @@ logger = logging.getLogger(__name__)
 
 # Wake a little after a delayed job is due so the claim does not run a hair too early.
 _DUE_SLACK = 0.005
-_HOUSEKEEPING_EVERY = 60.0
 
 _Claim = tuple[list[Job], float | None]
 
@@ -59,6 +58,8 @@ class SqliteJobQueue:
         poll_interval: float = 1.0,
         done_retention_seconds: float = 3600.0,
         max_payload_bytes: int = 256 * 1024,
+        purge_batch: int = 500,
+        housekeeping_interval: float = 60.0,
     ) -> None:
         self.path = path
         self.max_attempts = max_attempts
@@ -66,6 +67,9 @@ class SqliteJobQueue:
         self.poll_interval = poll_interval
         self.done_retention_seconds = done_retention_seconds
         self.max_payload_bytes = max_payload_bytes
+        # Finished jobs past their retention deleted per claim, at most (see PURGE_DONE).
+        self.purge_batch = purge_batch
+        self.housekeeping_interval = housekeeping_interval
         # Nothing is opened here: the thread and connection start on first use.
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
@@ -219,10 +223,13 @@ class SqliteJobQueue:
     def _claim_sync(self, max_jobs: int, conn: sqlite3.Connection | None = None) -> _Claim:
         conn = conn or self._connection()
         now = time.time()
-        if now - self._last_housekeeping >= _HOUSEKEEPING_EVERY:
-            self._last_housekeeping = now
+        if now - self._last_housekeeping >= self.housekeeping_interval:
             cutoff = now - self.done_retention_seconds
-            write(conn, lambda c: c.execute(sql.PURGE_DONE, (cutoff,)))
+            purged = write(conn, lambda c: c.execute(
+                sql.PURGE_DONE, (cutoff, self.purge_batch)).rowcount)
+            # A full batch leaves more behind: the next claim takes the next batch.
+            if purged < self.purge_batch:
+                self._last_housekeeping = now
         params = {"lease": now + self.visibility_timeout, "now": now, "limit": max_jobs}
         rows = write(conn, lambda c: c.execute(sql.CLAIM, params).fetchall())
         if rows:

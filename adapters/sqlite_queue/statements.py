@@ -31,7 +31,13 @@ ON CONFLICT (dedup_key) DO NOTHING
 """
 
 FREE_DEDUP_KEY = "DELETE FROM jobs WHERE dedup_key = ? AND state = 'done' AND finished_at < ?"
-PURGE_DONE = "DELETE FROM jobs WHERE state = 'done' AND finished_at < ?"
+# One batch: a purge runs on the loop's thread (in the fast claim), and one statement for
+# a minute of 300 jobs/s held it for a tenth of a second (18,000 rows, 110 ms).
+PURGE_DONE = """
+DELETE FROM jobs WHERE rowid IN (
+    SELECT rowid FROM jobs WHERE state = 'done' AND finished_at < ? LIMIT ?
+)
+"""
 
 # Each of these touches a job only while it is held: still running under the attempt
 # number its consumer received (the lease token).

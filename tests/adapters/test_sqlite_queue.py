@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -282,3 +283,30 @@ async def test_a_held_lock_makes_enqueue_wait_off_the_loop_not_fail(
     blocker.close()
     assert await enqueuing is not None
     assert await queue.depth() == 1
+
+
+async def test_finished_jobs_are_purged_a_batch_per_claim(
+    open_queue: Callable[..., SqliteJobQueue],
+) -> None:
+    # A claim runs on the event loop: deleting a busy hour's finished jobs in one
+    # statement stalled it, so each claim deletes one batch until none is left.
+    queue = open_queue(done_retention_seconds=1.0, housekeeping_interval=1.0, purge_batch=2)
+    for i in range(5):
+        await queue.enqueue("t", {"i": i})
+    for job in await queue.receive(5, 0):  # housekeeping ran here: nothing to purge yet
+        await queue.ack(job)
+    await queue.enqueue("t", {"i": "kept"})
+    [kept] = await queue.receive(1, 0)
+    await asyncio.sleep(1.1)  # the five are past their retention, and housekeeping is due
+    await queue.ack(kept)  # this one is not past its retention
+
+    def finished() -> int:
+        with contextlib.closing(sqlite3.connect(queue.path)) as conn:
+            return int(conn.execute("SELECT count(*) FROM jobs WHERE state = 'done'")
+                       .fetchone()[0])
+
+    remaining = []
+    for _ in range(4):
+        assert await queue.receive(1, 0) == []
+        remaining.append(finished())
+    assert remaining == [4, 2, 1, 1]
