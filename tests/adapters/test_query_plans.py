@@ -2,29 +2,26 @@
 SQLite and on PostgreSQL: none of them reads the whole ``messages`` table, whose size
 grows with everything ever received.
 
-Each test runs the flow's own queries (through the SQLAlchemy repositories, on the schema
-Alembic builds), records the SQL they sent, and asks the database for its plan. On
-PostgreSQL sequential scans are disabled for the plan: a tiny test table would be scanned
-anyway, and what matters is that an index *can* serve the query.
+Each test runs the flow's own queries through a backend's repositories (SQLAlchemy on
+SQLite and on PostgreSQL, and the raw psycopg2 one), on the schema Alembic builds,
+records the SQL they sent and asks the database how it reads the tables for it
+(``query_plans.py``).
 """
 
 from __future__ import annotations
 
-import json
 import shutil
-import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-import asyncpg
 import pytest
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.psycopg.base import PsycopgRepository
+from adapters.psycopg.pool import ConnectionPool
+from adapters.psycopg.unit_of_work import PsycopgUnitOfWork
 from adapters.sqlalchemy.base import SqlaRepository
 from adapters.sqlalchemy.engine import create_engine_for, make_session_factory
 from adapters.sqlalchemy.unit_of_work import SqlaUnitOfWork
@@ -37,11 +34,19 @@ from application.use_cases.stalled_messages import RepliesNeverGenerated, Replie
 from application.use_cases.window import contact_block, window_is_open
 from domain.message import DeliveryStatus, Direction
 from tests.adapters.alembic_helpers import migrate
+from tests.adapters.query_plans import (
+    THROUGH,
+    Driver,
+    Statement,
+    is_read,
+    plan_lines,
+    recorded_psycopg,
+    recorded_sqlalchemy,
+    work,
+)
 from tests.contracts.entities import registry_for
 from tests.contracts.repositories import CHANNEL, CONTACT, OWNER, T0, conversation, message
 
-REGISTRY = registry_for("sqlalchemy", SqlaRepository)
-TABLES = ("messages", "conversations")
 # Other contacts' history: enough rows that reading them all is not what an index does.
 HISTORY_CONTACTS = 40
 OTHER_OWNER = "AC00000000000000000000000000000002"
@@ -50,12 +55,10 @@ Run = Callable[[UnitOfWork], Awaitable[object]]
 
 @dataclass
 class Database:
-    engine: AsyncEngine
     url: str
-    dialect: str
-
-    def uow(self) -> UnitOfWork:
-        return SqlaUnitOfWork(make_session_factory(self.engine), REGISTRY)
+    driver: Driver
+    uow: Callable[[], UnitOfWork]
+    recorded: Callable[[], AbstractContextManager[list[Statement]]]
 
 
 @pytest.fixture(scope="session")
@@ -65,17 +68,35 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "postgresql":
-        url = request.getfixturevalue("postgres_database")
-        migrate(url)
-    else:
+@pytest.fixture(params=[
+    "sqlite",
+    pytest.param("asyncpg", marks=pytest.mark.integration),
+    pytest.param("psycopg", marks=pytest.mark.integration),
+])
+async def db(request: pytest.FixtureRequest, tmp_path: Path,
+             monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Database]:
+    driver: Driver = request.param
+    if driver == "sqlite":
         path = tmp_path / "app.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+        migrate(url)
+    if driver == "psycopg":
+        pool = ConnectionPool(url, min_size=1, max_size=4, timeout=10)
+        registry = registry_for("postgres", PsycopgRepository)
+        database = Database(url, driver, lambda: PsycopgUnitOfWork(pool, registry),
+                            lambda: recorded_psycopg(monkeypatch))
+        await _seed(database)
+        yield database
+        await pool.close()
+        return
     engine = create_engine_for(url)
-    database = Database(engine, url, request.param)
+    sessions = make_session_factory(engine)
+    registry = registry_for("sqlalchemy", SqlaRepository)
+    database = Database(url, driver, lambda: SqlaUnitOfWork(sessions, registry),
+                        lambda: recorded_sqlalchemy(engine))
     await _seed(database)
     yield database
     await engine.dispose()
@@ -118,131 +139,31 @@ async def _seed(db: Database) -> None:
         await uow.commit()
 
 
-@contextmanager
-def recorded(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
-    statements: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any,
-               _many: bool) -> None:
-        if statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "INSERT")):
-            statements.append((statement, parameters))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
-
-
-def _sqlite_plans(path: str, statements: list[tuple[str, Any]]) -> list[str]:
-    with sqlite3.connect(path) as conn:
-        return [f"{detail}: {sql}" for sql, params in statements
-                for *_, detail in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
-
-
-def _reads(node: dict[str, Any]) -> Iterator[str]:
-    """One line per read of a table: its kind, index and index condition."""
-    if node.get("Relation Name") in TABLES:
-        kind = node["Node Type"]
-        if kind in ("Index Scan", "Index Only Scan") and "Index Cond" not in node:
-            kind = "Full Index Scan"  # the index read through, in its order
-        yield (f"{kind} on {node['Relation Name']} {node.get('Index Name', '')} "
-               f"{node.get('Index Cond', '')}")
-    for child in node.get("Plans", []):
-        yield from _reads(child)
-
-
-async def _postgres_plans(url: str, statements: list[tuple[str, Any]]) -> list[str]:
-    lines = []
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("SET enable_seqscan = off")
-        for sql, params in statements:
-            plan = json.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *params))
-            lines.extend(f"{read}: {sql}" for read in _reads(plan[0]["Plan"]))
-    finally:
-        await conn.close()
-    return lines
+async def _statements(db: Database, run: Run) -> list[Statement]:
+    with db.recorded() as statements:
+        async with db.uow() as uow:
+            await run(uow)
+    reads = [(sql, params) for sql, params in statements if is_read(sql)]
+    assert reads, "nothing was read: the check would pass whatever the plans"
+    return reads
 
 
 async def plans(db: Database, run: Run) -> list[str]:
-    """Runs ``run`` in a unit of work; how the database reads tables for its statements."""
-    with recorded(db.engine) as statements:
-        async with db.uow() as uow:
-            await run(uow)
-    assert statements, "nothing was recorded: the check would pass whatever the plans"
-    if db.dialect == "sqlite":
-        return _sqlite_plans(db.url.removeprefix("sqlite:///"), statements)
-    return await _postgres_plans(db.url, statements)
-
-
-# SQLite: SEARCH uses an index's key, SCAN reads a table (or an index) through.
-# PostgreSQL (sequential scans off): a Seq Scan, or an index scan with no condition.
-_THROUGH = (*(f"SCAN {table}" for table in TABLES), "Seq Scan", "Full Index Scan")
+    """Runs ``run`` in a unit of work; how the database reads tables for its reads."""
+    return await plan_lines(db.driver, db.url, await _statements(db, run))
 
 
 async def scans(db: Database, run: Run) -> list[str]:
     """The reads of ``run``'s statements that go through a whole table."""
-    return [line for line in await plans(db, run) if line.startswith(_THROUGH)]
-
-
-def _sqlite_steps(path: str, statements: list[tuple[str, Any]]) -> int:
-    """SQLite's virtual machine instructions for the statements: a row read is several."""
-    steps = 0
-
-    def step() -> int:
-        nonlocal steps
-        steps += 1
-        return 0  # go on
-
-    with closing(sqlite3.connect(path)) as conn:
-        conn.set_progress_handler(step, 1)
-        for sql, params in statements:
-            conn.execute(sql, params).fetchall()
-    return steps
-
-
-def _rows_read(node: dict[str, Any]) -> int:
-    read = 0
-    if node.get("Relation Name") in TABLES:
-        per_loop = (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
-                    + node.get("Rows Removed by Index Recheck", 0))
-        read = per_loop * node.get("Actual Loops", 1)
-    return read + sum(_rows_read(child) for child in node.get("Plans", []))
-
-
-async def _postgres_rows(url: str, statements: list[tuple[str, Any]]) -> int:
-    """Rows PostgreSQL read from the tables (kept or filtered out) running the statements."""
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("SET enable_seqscan = off")
-        total = 0
-        for sql, params in statements:
-            plan = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *params)
-            total += _rows_read(json.loads(plan)[0]["Plan"])
-        return total
-    finally:
-        await conn.close()
+    return [line for line in await plans(db, run) if line.startswith(THROUGH)]
 
 
 async def work_before_and_after_more_history(db: Database, run: Run) -> tuple[int, int]:
     """The work of ``run``'s reads, then the same reads' once the history has doubled."""
-    with recorded(db.engine) as statements:
-        async with db.uow() as uow:
-            await run(uow)
-    reads = [(sql, p) for sql, p in statements if sql.lstrip().upper().startswith("SELECT")]
-    assert reads, "nothing was read: the check would pass whatever the plans"
-
-    async def work() -> int:
-        if db.dialect == "sqlite":
-            return _sqlite_steps(db.url.removeprefix("sqlite:///"), reads)
-        return await _postgres_rows(db.url, reads)
-
-    before = await work()
+    reads = await _statements(db, run)
+    before = await work(db.driver, db.url, reads)
     await _history(db, HISTORY_CONTACTS)
-    return before, await work()
-
-
+    return before, await work(db.driver, db.url, reads)
 
 
 def _by_body(uow: UnitOfWork) -> Awaitable[object]:
