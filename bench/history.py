@@ -13,7 +13,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 
 from adapters.sqlalchemy.engine import sync_url
 from adapters.sqlalchemy.schema import build_metadata
@@ -69,17 +69,23 @@ def _rows(messages: int, start: datetime) -> tuple[list[dict[str, Any]], list[di
 
 
 def seed(database_url: str, messages: int) -> None:
-    """Insert ``messages`` earlier messages (and their conversations) into a migrated DB."""
+    """Insert ``messages`` earlier messages (and their conversations) into a migrated DB,
+    once: a database that already has them is left as it is."""
     if messages <= 0:
         return
     start = datetime.now(UTC) - timedelta(days=2, seconds=messages)
     conversations, rows = _rows(messages, start)
     tables = build_metadata(WHATSAPP.entities).tables
+    messages_table = tables["messages"]
     engine = create_engine(sync_url(database_url))
     try:
         with engine.begin() as connection:
+            seeded = select(messages_table.c.id).where(
+                messages_table.c.provider_sid == rows[0]["provider_sid"])
+            if connection.execute(seeded).first() is not None:
+                return  # a database reused between runs already has its history
             connection.execute(tables["conversations"].insert(), conversations)
             for i in range(0, len(rows), _BATCH):
-                connection.execute(tables["messages"].insert(), rows[i:i + _BATCH])
+                connection.execute(messages_table.insert(), rows[i:i + _BATCH])
     finally:
         engine.dispose()

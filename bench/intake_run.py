@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
+from bench import history
 from bench.cpu_time import process_tree_cpu
 from bench.intake_load import LoadResult, LoadSpec
 from bench.intake_load import run_load as load_process
@@ -55,6 +56,7 @@ class Server:
         # cwd: a directory without a .env, so only these settings count.
         subprocess.run([sys.executable, "-m", "bootstrap.cli", "migrate"], env=env, cwd=cwd,
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        history.seed(overrides["DATABASE_URL"], history.history_size())
         argv = [sys.executable, "-m", "bootstrap.cli", "serve", "--port", "{port}"]
         if workers > 1:
             argv += ["--workers", str(workers)]
