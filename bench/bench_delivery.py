@@ -18,7 +18,7 @@ Settings (environment): BENCH_DELIVERY_RATES (default "20,100,300"), BENCH_DELIV
 (10), BENCH_DELIVERY_SETUPS (all), BENCH_DELIVERY_DRAIN_SECONDS (20), BENCH_REDIS_URL
 (redis://127.0.0.1:6379/15, flushed), BENCH_PG_URL (postgresql://postgres@127.0.0.1:5432/postgres,
 where a scratch database is created and dropped), BENCH_PROFILE (see bench/processes.py),
-BENCH_HISTORY (earlier messages seeded before each run, default 0: see bench/history.py),
+BENCH_HISTORY (earlier messages seeded before each run, default 50000: bench/history.py),
 BENCH_DELIVERY_API_PROCESSES (``wta serve --workers``, default 1).
 """
 

@@ -13,7 +13,7 @@ BENCH_INTAKE_ROUNDS (default 1; medians are printed), BENCH_INTAKE_ONLY (``sqlit
 generator processes, default 1), BENCH_INTAKE_PROFILE (a directory: ``wta serve`` runs
 under py-spy, which writes one collapsed-stack file per run there), BENCH_REDIS_URL
 (flushed, default redis://127.0.0.1:6379/15), TEST_POSTGRES_DSN (admin DSN), BENCH_HISTORY
-(earlier messages seeded into each ``wta serve`` database, default 0: bench/history.py).
+(earlier messages seeded into each ``wta serve`` database, default 50000: bench/history.py).
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """Seeds an app database with earlier traffic, so a benchmark meets a table of real size.
 
 A deployment's ``messages`` table holds every message since it started; a query that
-scans it costs more every day. The end-to-end benchmarks start on an empty database
-unless ``BENCH_HISTORY`` (a number of messages) asks for this history first: closed
-conversations of ``HISTORY_CONTACTS`` contacts (the benchmark's own among them), each
-with delivered inbound/reply pairs, all older than a day.
+scans it costs more every day, and on an empty database nothing shows it (a scan per
+reply went unseen until 2026-12-01). So the end-to-end benchmarks first seed
+``BENCH_HISTORY`` earlier messages (50,000 unless set; 0 for an empty database): closed
+conversations of ``HISTORY_CONTACTS`` contacts (the benchmark's own among them), each with
+delivered inbound/reply pairs, all older than a day. Seeding 50,000 takes about 2 s on
+SQLite and 4 s on PostgreSQL per run.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ _BATCH = 5_000
 
 
 def history_size() -> int:
-    return int(os.environ.get("BENCH_HISTORY", "0"))
+    return int(os.environ.get("BENCH_HISTORY", "50000"))
 
 
 def _contact(i: int) -> str:
