@@ -39,16 +39,14 @@ def _contact(i: int) -> str:
 
 def _rows(messages: int, start: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     contacts = min(HISTORY_CONTACTS, max(1, messages // 2))
-    conversations = {}
-    for i in range(contacts):
-        conversations[i] = {
-            "id": new_ulid(int(start.timestamp() * 1000)), "owner_id": ACCOUNT_SID,
-            "contact": _contact(i), "channel": OUR_NUMBER, "status": "closed",
-            "created_at": start, "updated_at": start, "last_message_at": start, "version": 2,
-            "holder": None, "held_since": None, "held_until": None, "needs_person": False,
-            "closed_reason": "idle",
-        }
-    rows = []
+    conversations = [{
+        "id": new_ulid(int(start.timestamp() * 1000)), "owner_id": ACCOUNT_SID,
+        "contact": _contact(i), "channel": OUR_NUMBER, "status": "closed",
+        "created_at": start, "updated_at": start, "last_message_at": start, "version": 2,
+        "holder": None, "held_since": None, "held_until": None, "needs_person": False,
+        "closed_reason": "idle",
+    } for i in range(contacts)]
+    rows: list[dict[str, Any]] = []
     for n in range(messages):
         i = (n // 2) % contacts
         at = start + timedelta(seconds=n)
@@ -62,12 +60,12 @@ def _rows(messages: int, start: datetime) -> tuple[list[dict[str, Any]], list[di
             "from_address": contact if inbound else OUR_NUMBER,
             "to_address": OUR_NUMBER if inbound else contact,
             "status": "received" if inbound else "delivered",
-            "provider_sid": f"SMhistory{n:024d}", "reply_to_id": None, "error_code": None,
+            "provider_sid": f"SMhistory{n:024d}",
+            # Each reply answers the inbound message just before it.
+            "reply_to_id": None if inbound else rows[-1]["id"], "error_code": None,
             "metadata": {}, "created_at": at, "updated_at": at, "version": 1,
         })
-        if not inbound:
-            rows[-1]["reply_to_id"] = rows[-2]["id"]
-    return list(conversations.values()), rows
+    return conversations, rows
 
 
 def seed(database_url: str, messages: int) -> None:

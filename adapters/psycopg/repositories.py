@@ -114,18 +114,18 @@ class PsycopgMessageRepository(PsycopgRepository[Message]):
     ) -> builtins.list[Message]:
         if limit < 1:
             return []
-        recent = sql.SQL("") if since is None else sql.SQL(" AND {} >= %s").format(
-            sql.Identifier("created_at"))
-        statement = self._cached("awaiting" if since is None else "awaiting_since",
-                                 lambda: sql.SQL(
-            "{select} WHERE {direction} = %s AND {created} < %s{recent} AND NOT EXISTS "
+        where = conditions([
+            Condition("direction", "eq", Direction.INBOUND.value),
+            Condition("created_at", "lt", older_than),
+            *([] if since is None else [Condition("created_at", "gte", since)]),
+        ])
+        statement = self._cached(f"awaiting[{where.shape}]", lambda: sql.SQL(
+            "{select} WHERE {where} AND NOT EXISTS "
             "(SELECT 1 FROM {table} AS reply WHERE reply.{reply_to} = {table}.{id}) "
             "ORDER BY {id} LIMIT %s"
-        ).format(select=self._select(), direction=sql.Identifier("direction"),
-                 created=sql.Identifier("created_at"), recent=recent, table=self._name(),
+        ).format(select=self._select(), where=where.clause, table=self._name(),
                  reply_to=sql.Identifier("reply_to_id"), id=sql.Identifier("id")))
-        bounds = [plain(older_than)] if since is None else [plain(older_than), plain(since)]
-        return await self._many(statement, [Direction.INBOUND.value, *bounds, limit])
+        return await self._many(statement, [*where.params, limit])
 
 
 RepositoryClass = type[PsycopgRepository[Any]]

@@ -50,7 +50,9 @@ from tests.contracts.repositories import CHANNEL, CONTACT, OWNER, T0, conversati
 # Other contacts' history: enough rows that reading them all is not what an index does.
 HISTORY_CONTACTS = 40
 OTHER_OWNER = "AC00000000000000000000000000000002"
-Run = Callable[[UnitOfWork], Awaitable[object]]
+# A query to check: given the database (a use case that opens its own unit of work uses
+# it) and the test's unit of work.
+Run = Callable[["Database", UnitOfWork], Awaitable[object]]
 
 
 @dataclass
@@ -83,23 +85,27 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path,
     else:
         url = request.getfixturevalue("postgres_database")
         migrate(url)
-    if driver == "psycopg":
-        pool = ConnectionPool(url, min_size=1, max_size=4, timeout=10)
-        registry = registry_for("postgres", PsycopgRepository)
-        database = Database(url, driver, lambda: PsycopgUnitOfWork(pool, registry),
-                            lambda: recorded_psycopg(monkeypatch))
+    database, close = _open(url, driver, monkeypatch)
+    try:
         await _seed(database)
         yield database
-        await pool.close()
-        return
+    finally:
+        await close()
+
+
+def _open(url: str, driver: Driver, monkeypatch: pytest.MonkeyPatch
+          ) -> tuple[Database, Callable[[], Awaitable[None]]]:
+    """The backend's units of work and statement recorder, and how to close it."""
+    if driver == "psycopg":
+        pool = ConnectionPool(url, min_size=1, max_size=4, timeout=10)
+        psycopg = registry_for("postgres", PsycopgRepository)
+        return Database(url, driver, lambda: PsycopgUnitOfWork(pool, psycopg),
+                        lambda: recorded_psycopg(monkeypatch)), pool.close
     engine = create_engine_for(url)
     sessions = make_session_factory(engine)
-    registry = registry_for("sqlalchemy", SqlaRepository)
-    database = Database(url, driver, lambda: SqlaUnitOfWork(sessions, registry),
-                        lambda: recorded_sqlalchemy(engine))
-    await _seed(database)
-    yield database
-    await engine.dispose()
+    sqla = registry_for("sqlalchemy", SqlaRepository)
+    return Database(url, driver, lambda: SqlaUnitOfWork(sessions, sqla),
+                    lambda: recorded_sqlalchemy(engine)), engine.dispose
 
 
 async def _history(db: Database, first: int) -> None:
@@ -142,7 +148,7 @@ async def _seed(db: Database) -> None:
 async def _statements(db: Database, run: Run) -> list[Statement]:
     with db.recorded() as statements:
         async with db.uow() as uow:
-            await run(uow)
+            await run(db, uow)
     reads = [(sql, params) for sql, params in statements if is_read(sql)]
     assert reads, "nothing was read: the check would pass whatever the plans"
     return reads
@@ -166,11 +172,11 @@ async def work_before_and_after_more_history(db: Database, run: Run) -> tuple[in
     return before, await work(db.driver, db.url, reads)
 
 
-def _by_body(uow: UnitOfWork) -> Awaitable[object]:
+def _by_body(_db: Database, uow: UnitOfWork) -> Awaitable[object]:
     return uow.repository(MessageRepository).query([Condition("body", "eq", "x")])
 
 
-async def _reads_of_a_reply(uow: UnitOfWork) -> object:
+async def _reads_of_a_reply(_db: Database, uow: UnitOfWork) -> object:
     conv = await uow.repository(ConversationRepository).get_open(OWNER, CONTACT)
     assert conv is not None
     messages = uow.repository(MessageRepository)
@@ -179,26 +185,20 @@ async def _reads_of_a_reply(uow: UnitOfWork) -> object:
     return await messages.list_for_conversation(conv.id, limit=10)
 
 
-def _runs(db: Database) -> dict[str, Run]:
-    sweep_at = T0 + timedelta(minutes=5)
-    return {
-        "the block check before each send": lambda uow: contact_block(uow, CONTACT, CHANNEL),
-        "the 24-hour window": lambda uow: window_is_open(
-            uow, CONTACT, CHANNEL, T0 - timedelta(hours=24)),
-        "the reads of a reply": _reads_of_a_reply,
-        "an owner's conversations (the internal API)": lambda _: ListConversations(
-            db.uow()).execute(ConversationsQuery(owner_id=OWNER, limit=10)),
-        # The sweep's finders open their own units of work.
-        "the sweep for replies never sent": lambda _: RepliesNeverSent(db.uow()).find(
-            sweep_at, 100),
-        "the sweep for replies never generated": lambda _: RepliesNeverGenerated(
-            db.uow()).find(sweep_at, 100),
-    }
-
-
-RUNS = ["the block check before each send", "the 24-hour window", "the reads of a reply",
-        "an owner's conversations (the internal API)", "the sweep for replies never sent",
-        "the sweep for replies never generated"]
+_SWEEP_AT = T0 + timedelta(minutes=5)
+# The flow's queries, by name.
+RUNS: dict[str, Run] = {
+    "the block check before each send": lambda _, uow: contact_block(uow, CONTACT, CHANNEL),
+    "the 24-hour window": lambda _, uow: window_is_open(
+        uow, CONTACT, CHANNEL, T0 - timedelta(hours=24)),
+    "the reads of a reply": _reads_of_a_reply,
+    "an owner's conversations (the internal API)": lambda db, _: ListConversations(
+        db.uow()).execute(ConversationsQuery(owner_id=OWNER, limit=10)),
+    "the sweep for replies never sent": lambda db, _: RepliesNeverSent(db.uow()).find(
+        _SWEEP_AT, 100),
+    "the sweep for replies never generated": lambda db, _: RepliesNeverGenerated(
+        db.uow()).find(_SWEEP_AT, 100),
+}
 
 
 async def test_the_check_sees_a_query_no_index_serves(db: Database) -> None:
@@ -207,7 +207,7 @@ async def test_the_check_sees_a_query_no_index_serves(db: Database) -> None:
 
 @pytest.mark.parametrize("name", RUNS)
 async def test_no_table_is_read_through(db: Database, name: str) -> None:
-    assert await scans(db, _runs(db)[name]) == []
+    assert await scans(db, RUNS[name]) == []
 
 
 async def test_the_growth_check_sees_a_read_that_grows(db: Database) -> None:
@@ -221,5 +221,5 @@ async def test_the_work_does_not_grow_with_the_history(db: Database, name: str) 
     # or an index whose first column has two values). The history doubling adds 400
     # rows: a read that grows takes several steps for each; a seek in a deeper B-tree
     # may take one or two more in all.
-    before, after = await work_before_and_after_more_history(db, _runs(db)[name])
+    before, after = await work_before_and_after_more_history(db, RUNS[name])
     assert after <= before + 10

@@ -33,24 +33,35 @@ INDEXES = (
 )
 
 
-def _name(table: str, columns: tuple[str, ...]) -> str:
+def index_name(table: str, columns: Sequence[str]) -> str:
+    # application.entities.index_name's convention, frozen here as this revision built it.
     return f"ix_{table}_{'_'.join(columns)}"
 
 
-def upgrade() -> None:
+def create_indexes(indexes: Sequence[tuple[str, Sequence[str]]]) -> None:
+    """Plain on SQLite; on PostgreSQL ``CONCURRENTLY``, outside the transaction (migration
+    0008 builds its index with this too)."""
     if op.get_context().dialect.name != "postgresql":
-        for table, columns in INDEXES:
-            op.create_index(_name(table, columns), table, list(columns))
+        for table, columns in indexes:
+            op.create_index(index_name(table, columns), table, list(columns))
         return
     with op.get_context().autocommit_block():
-        for table, columns in INDEXES:
+        for table, columns in indexes:
             # A concurrent build interrupted earlier leaves an invalid index behind.
-            op.drop_index(_name(table, columns), table, if_exists=True,
+            op.drop_index(index_name(table, columns), table, if_exists=True,
                           postgresql_concurrently=True)
-            op.create_index(_name(table, columns), table, list(columns),
+            op.create_index(index_name(table, columns), table, list(columns),
                             postgresql_concurrently=True)
 
 
+def drop_indexes(indexes: Sequence[tuple[str, Sequence[str]]]) -> None:
+    for table, columns in reversed(indexes):
+        op.drop_index(index_name(table, columns), table)
+
+
+def upgrade() -> None:
+    create_indexes(INDEXES)
+
+
 def downgrade() -> None:
-    for table, columns in reversed(INDEXES):
-        op.drop_index(_name(table, columns), table)
+    drop_indexes(INDEXES)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 from alembic import op
 
@@ -27,7 +28,7 @@ down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-INDEX = "ix_messages_created_at"
+INDEXES = (("messages", ("created_at",)),)
 OLD_SIGNATURE = "wta_awaiting_reply(timestamptz, integer, text[])"
 NEW_SIGNATURE = "wta_awaiting_reply(timestamptz, integer, text[], timestamptz)"
 
@@ -52,31 +53,32 @@ $fn$;
 """
 
 
-def _previous_function() -> str:
-    # Migration files are not a package: load 0002 by path for the function it created.
-    path = Path(__file__).with_name("0002_supabase_rpc.py")
-    spec = importlib.util.spec_from_file_location("wta_migration_0002", path)
+def _migration(filename: str) -> ModuleType:
+    # Migration files are not a package: load a sibling by path (0002's function, 0007's
+    # index builder).
+    path = Path(__file__).with_name(filename)
+    spec = importlib.util.spec_from_file_location(f"wta_migration_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return str(module.AWAITING_REPLY)
+    return module
+
+
+def _on_postgres() -> bool:
+    return op.get_context().dialect.name == "postgresql"
 
 
 def upgrade() -> None:
-    if op.get_context().dialect.name != "postgresql":
-        op.create_index(INDEX, "messages", ["created_at"])
-        return
-    # One function: an overload beside the old one would make a 3-argument call ambiguous.
-    op.execute(f"DROP FUNCTION IF EXISTS {OLD_SIGNATURE}")
-    op.execute(AWAITING_REPLY)
-    with op.get_context().autocommit_block():
-        op.drop_index(INDEX, "messages", if_exists=True, postgresql_concurrently=True)
-        op.create_index(INDEX, "messages", ["created_at"],
-                        postgresql_concurrently=True)
+    if _on_postgres():
+        # One function: an overload beside the old one would make a 3-argument call
+        # ambiguous.
+        op.execute(f"DROP FUNCTION IF EXISTS {OLD_SIGNATURE}")
+        op.execute(AWAITING_REPLY)
+    _migration("0007_query_indexes.py").create_indexes(INDEXES)
 
 
 def downgrade() -> None:
-    op.drop_index(INDEX, "messages")
-    if op.get_context().dialect.name == "postgresql":
+    _migration("0007_query_indexes.py").drop_indexes(INDEXES)
+    if _on_postgres():
         op.execute(f"DROP FUNCTION IF EXISTS {NEW_SIGNATURE}")
-        op.execute(_previous_function())
+        op.execute(str(_migration("0002_supabase_rpc.py").AWAITING_REPLY))
