@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sqlalchemy.conditions import bind_where
 from adapters.sqlalchemy.engine import sqlstate, translate_errors
+from adapters.sqlalchemy.prepared import reusable
 from adapters.sqlalchemy.schema import table_for
 from application.entities import EntitySpec, Identified
 from application.errors import ConcurrencyError, InvalidQuery, NotFound
@@ -50,7 +51,7 @@ def cached_statement(key: tuple[str, str], build: Callable[[], Executable]) -> E
     if stmt is None:
         stmt = build()
         if len(_STATEMENTS) < _MAX_STATEMENTS:
-            _STATEMENTS[key] = stmt
+            stmt = _STATEMENTS[key] = reusable(stmt)
     return stmt
 
 _UNIQUE_SQLITE_ERRORS = {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
@@ -132,7 +133,7 @@ class SqlaRepository(Generic[E]):
         stmt = _STATEMENTS.get(key)
         if stmt is None:
             c = self.table.c
-            stmt = _STATEMENTS[key] = (
+            stmt = _STATEMENTS[key] = reusable(
                 update(self.table)
                 .where(c.id == bindparam("p_id"), c.version == bindparam("p_version"))
                 .values({col.name: bindparam(f"v_{col.name}") for col in self.table.columns
@@ -258,6 +259,6 @@ class SqlaRepository(Generic[E]):
             insert = postgresql.insert
         else:
             raise NotImplementedError(f"insert-or-nothing is not implemented for {dialect}")
-        stmt = insert(self.table).on_conflict_do_nothing().returning(self.table.c.id)
+        stmt = reusable(insert(self.table).on_conflict_do_nothing().returning(self.table.c.id))
         _STATEMENTS[key] = stmt
         return stmt

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Result
 from sqlalchemy.sql import Executable
 
 from adapters.sqlalchemy.engine import SQLITE_PRAGMAS, translate_errors
+from adapters.sqlalchemy.prepared import PreparedStatements
 
 # Backoff between attempts to take the write lock; the deadline is the pool timeout.
 _FIRST_RETRY_SECONDS = 0.0005
@@ -94,8 +95,10 @@ class LoopSession:
     """
 
     def __init__(self, engine: Engine, gate: asyncio.Semaphore, lock_timeout: float,
-                 idle: list[Connection] | None = None) -> None:
+                 idle: list[Connection] | None = None,
+                 prepared: PreparedStatements | None = None) -> None:
         self._engine = engine
+        self._prepared = prepared or PreparedStatements(engine.dialect)
         self._gate = gate
         self._lock_timeout = lock_timeout
         self._idle = idle if idle is not None else []
@@ -109,6 +112,9 @@ class LoopSession:
         self, statement: Executable, params: Mapping[str, Any] | None = None
     ) -> Result[Any]:
         connection = await self._begun()
+        fast = self._prepared.execute(connection, statement, params)
+        if fast is not None:
+            return fast  # its rows are fetched already
         result = connection.execute(statement, params)
         if result.returns_rows and self._savepoints:
             # Fetched now, as AsyncSession does: SQLite cannot release a savepoint while a
@@ -188,9 +194,11 @@ class LoopSessionFactory:
         self._gate = asyncio.Semaphore(pool_size)
         self._lock_timeout = lock_timeout
         self._idle: list[Connection] = []  # open between units, at most pool_size
+        self._prepared = PreparedStatements(engine.dialect)
 
     def __call__(self) -> LoopSession:
-        return LoopSession(self.engine, self._gate, self._lock_timeout, self._idle)
+        return LoopSession(self.engine, self._gate, self._lock_timeout, self._idle,
+                           self._prepared)
 
     async def ping(self) -> None:
         session = self()

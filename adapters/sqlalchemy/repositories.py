@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, exists, select, update
 
 from adapters.sqlalchemy.base import SqlaRepository, cached_statement
+from adapters.sqlalchemy.prepared import reusable
 from adapters.sqlalchemy.tables import conversations, messages
 from application.conversation_entities import ENTITIES
 from application.entities import EntityRegistry, registry
@@ -26,11 +27,11 @@ class SqlaConversationRepository(SqlaRepository[Conversation]):
 
     # Built once: a statement object keeps its cache key, so each call skips building and
     # hashing a new one (most of SQLAlchemy's cost per statement on a local database).
-    _get_open = select(conversations).where(
+    _get_open = reusable(select(conversations).where(
         conversations.c.owner_id == bindparam("p_owner"),
         conversations.c.contact == bindparam("p_contact"),
         conversations.c.status == ConversationStatus.OPEN.value,
-    )
+    ))
 
     async def get_open(self, owner_id: str, contact: str) -> Conversation | None:
         return await self._one_of(self._get_open, {"p_owner": owner_id, "p_contact": contact})
@@ -55,8 +56,9 @@ class SqlaMessageRepository(SqlaRepository[Message]):
         result = await self._write(self._insert_or_nothing(), values, values)
         return result.scalar_one_or_none() is not None
 
-    _by_provider_sid = select(messages).where(messages.c.provider_sid == bindparam("p_sid"))
-    _by_reply_to = select(messages).where(messages.c.reply_to_id == bindparam("p_id"))
+    _by_provider_sid = reusable(
+        select(messages).where(messages.c.provider_sid == bindparam("p_sid")))
+    _by_reply_to = reusable(select(messages).where(messages.c.reply_to_id == bindparam("p_id")))
 
     async def get_by_provider_sid(self, provider_sid: str) -> Message | None:
         return await self._one_of(self._by_provider_sid, {"p_sid": provider_sid})
@@ -94,23 +96,30 @@ class SqlaMessageRepository(SqlaRepository[Message]):
     ) -> bool:
         if not expected:
             return False
+        statuses = sorted({DeliveryStatus(s).value for s in expected})
+        also = {name: value for name, value in (("provider_sid", provider_sid),
+                                                ("error_code", error_code)) if value is not None}
         c = self.table.c
-        values: dict[str, Any] = {
-            "status": DeliveryStatus(new).value,
-            "updated_at": at,
-            "version": c.version + 1,
-        }
-        if provider_sid is not None:
-            values["provider_sid"] = provider_sid
-        if error_code is not None:
-            values["error_code"] = error_code
-        # The check and the write are one statement: racing callers cannot both pass.
-        stmt = (
-            update(self.table)
-            .where(c.id == message_id, c.status.in_([DeliveryStatus(s).value for s in expected]))
-            .values(values)
-        )
-        result = await self._write(stmt, {"id": message_id, "provider_sid": provider_sid})
+
+        def build() -> Any:
+            # The check and the write are one statement: racing callers cannot both pass.
+            values: dict[str, Any] = {"status": bindparam("v_status"),
+                                      "updated_at": bindparam("v_updated_at"),
+                                      "version": c.version + 1}
+            values.update({name: bindparam(f"v_{name}") for name in also})
+            return update(self.table).where(
+                c.id == bindparam("p_id"),
+                c.status.in_([bindparam(f"p_status{n}") for n in range(len(statuses))]),
+            ).values(values)
+
+        stmt = cached_statement(
+            (self.table.name, f"set status {len(statuses)} {' '.join(also)}"), build)
+        params: dict[str, Any] = {"p_id": message_id, "v_status": DeliveryStatus(new).value,
+                                  "v_updated_at": at}
+        params.update({f"v_{name}": value for name, value in also.items()})
+        params.update({f"p_status{n}": status for n, status in enumerate(statuses)})
+        result = await self._write(stmt, {"id": message_id, "provider_sid": provider_sid},
+                                   params)
         return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
 
     async def awaiting_reply(
