@@ -10,9 +10,11 @@ Here a unit runs its statements directly with the sqlite3 module on the loop thr
 statement on a local file takes microseconds (WAL, synchronous=NORMAL: no fsync at
 commit), and a unit whose statements follow each other without awaiting anything else
 never yields, so it holds the write lock only for as long as it computes. Connections
-never wait inside SQLite (``busy_timeout = 0``): when another process, or a unit of this
-one that did yield, holds the write lock, ``BEGIN IMMEDIATE`` fails at once and is
-retried after a short ``asyncio.sleep``, so the loop keeps serving meanwhile.
+never wait inside SQLite (``busy_timeout = 0``): when another process holds the write
+lock, ``BEGIN IMMEDIATE`` fails at once and is retried after a short ``asyncio.sleep``,
+so the loop keeps serving meanwhile. The process's units share that transaction and its
+COMMIT (``group_commit.py``), and run statements built once as their compiled SQL
+(``prepared.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy.engine import Result
 from sqlalchemy.sql import Executable
 
 from adapters.sqlalchemy.engine import SQLITE_PRAGMAS, translate_errors
+from adapters.sqlalchemy.group_commit import WriteBatch
 from adapters.sqlalchemy.prepared import PreparedStatements
 
 # Backoff between attempts to take the write lock; the deadline is the pool timeout.
@@ -88,21 +91,18 @@ def _retry_locked(call: Any) -> None:
 
 
 class LoopSession:
-    """The part of ``AsyncSession`` the repositories use, over one pooled sync connection.
+    """The part of ``AsyncSession`` the repositories use: one unit of work, a savepoint in
+    the process's shared write transaction (``group_commit.py``).
 
-    Statements run synchronously; the first one of each transaction first takes the
-    write lock, waiting for it with ``asyncio.sleep`` (see the module docstring).
+    Statements run synchronously on the loop thread; the unit's first statement enters the
+    batch, which takes the write lock first if no unit holds it (see the module docstring).
     """
 
-    def __init__(self, engine: Engine, gate: asyncio.Semaphore, lock_timeout: float,
-                 idle: list[Connection] | None = None,
-                 prepared: PreparedStatements | None = None) -> None:
+    def __init__(self, engine: Engine, batch: WriteBatch, prepared: PreparedStatements) -> None:
         self._engine = engine
-        self._prepared = prepared or PreparedStatements(engine.dialect)
-        self._gate = gate
-        self._lock_timeout = lock_timeout
-        self._idle = idle if idle is not None else []
-        self._connection: Connection | None = None
+        self._batch = batch
+        self._prepared = prepared
+        self._unit: str | None = None  # the unit's savepoint, while it is inside
         self._savepoints = 0
 
     def get_bind(self) -> Engine:
@@ -134,44 +134,43 @@ class LoopSession:
             self._savepoints -= 1
 
     async def commit(self) -> None:
-        if self._connection is not None:
-            self._connection.commit()
+        unit, self._unit = self._unit, None
+        if unit is not None:
+            await self._batch.commit(unit)
 
     async def rollback(self) -> None:
-        if self._connection is not None:
-            self._connection.rollback()
+        unit, self._unit = self._unit, None
+        if unit is not None:
+            self._batch.rollback(unit)
 
     async def close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is None:
-            return
-        try:
-            if connection.in_transaction():
-                connection.rollback()  # what was not committed
-            if not connection.invalidated:
-                # Kept open for the next unit: a checkout from SQLAlchemy's pool and its
-                # reset on return cost as much as the unit's statements.
-                self._idle.append(connection)
-                connection = None
-        finally:
-            try:
-                if connection is not None:
-                    connection.close()
-            finally:
-                self._gate.release()
+        await self.rollback()  # what was not committed
 
     async def _begun(self) -> Connection:
-        if self._connection is None:
-            # The gate, not the pool, makes callers wait: the pool would block the loop.
-            await self._gate.acquire()
-            try:
-                self._connection = self._idle.pop() if self._idle else self._engine.connect()
-            except BaseException:
-                self._gate.release()
-                raise
+        if self._unit is None:
+            self._unit = await self._batch.enter()
+        return self._batch.connection
+
+
+class LoopSessionFactory:
+    """Makes ``LoopSession``s over one engine, whose units share one connection and write
+    transaction; ``pool_size`` is kept for the settings' sake (one connection is used)."""
+
+    def __init__(self, engine: Engine, *, pool_size: int, lock_timeout: float) -> None:
+        self.engine = engine
+        self._lock_timeout = lock_timeout
+        self._connection: Connection | None = None
+        self._batch = WriteBatch(self._begin, lock_timeout)
+        self._prepared = PreparedStatements(engine.dialect)
+
+    def __call__(self) -> LoopSession:
+        return LoopSession(self.engine, self._batch, self._prepared)
+
+    async def _begin(self) -> Connection:
+        """The connection, in a new transaction holding SQLite's write lock."""
+        if self._connection is None or self._connection.invalidated:
+            self._connection = self.engine.connect()
         connection = self._connection
-        if connection.in_transaction():
-            return connection
         delay = _FIRST_RETRY_SECONDS
         deadline = time.monotonic() + self._lock_timeout
         while True:
@@ -185,21 +184,6 @@ class LoopSession:
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_RETRY_SECONDS)
 
-
-class LoopSessionFactory:
-    """Makes ``LoopSession``s over one engine; at most ``pool_size`` open at once."""
-
-    def __init__(self, engine: Engine, *, pool_size: int, lock_timeout: float) -> None:
-        self.engine = engine
-        self._gate = asyncio.Semaphore(pool_size)
-        self._lock_timeout = lock_timeout
-        self._idle: list[Connection] = []  # open between units, at most pool_size
-        self._prepared = PreparedStatements(engine.dialect)
-
-    def __call__(self) -> LoopSession:
-        return LoopSession(self.engine, self._gate, self._lock_timeout, self._idle,
-                           self._prepared)
-
     async def ping(self) -> None:
         session = self()
         try:
@@ -209,7 +193,7 @@ class LoopSessionFactory:
             await session.close()
 
     async def dispose(self) -> None:
-        idle, self._idle[:] = list(self._idle), []
-        for connection in idle:
+        connection, self._connection = self._connection, None
+        if connection is not None:
             connection.close()
         self.engine.dispose()
