@@ -171,7 +171,7 @@ class WriteBatch:
             connection.invalidate()
             self._connection = None
 
-    async def _within_timeout(self, awaitable: Awaitable[None], what: str) -> None:
+    async def _within_timeout(self, awaitable: Awaitable[object], what: str) -> None:
         try:
             await asyncio.wait_for(awaitable, self._lock_timeout)
         except TimeoutError:
