@@ -167,6 +167,11 @@ class WriteBatch:
             return
         try:
             connection.rollback()
+            # A COMMIT refused by a deferred constraint leaves SQLite's transaction open,
+            # where SQLAlchemy already counts it ended.
+            dbapi = connection.connection.dbapi_connection
+            if dbapi is not None and dbapi.in_transaction:
+                dbapi.rollback()
         except Exception:
             connection.invalidate()
             self._connection = None
