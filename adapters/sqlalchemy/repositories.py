@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy import bindparam, exists, literal_column, select, update
 
 from adapters.sqlalchemy.base import SqlaRepository, cached_statement
 from adapters.sqlalchemy.prepared import reusable
@@ -27,10 +27,13 @@ class SqlaConversationRepository(SqlaRepository[Conversation]):
 
     # Built once: a statement object keeps its cache key, so each call skips building and
     # hashing a new one (most of SQLAlchemy's cost per statement on a local database).
+    # 'open' is written into the SQL, not bound: SQLite matches the partial unique index
+    # (WHERE status = 'open') with a bound value too, but then prepares the statement anew
+    # on every run (46 µs against 14 µs here).
     _get_open = reusable(select(conversations).where(
         conversations.c.owner_id == bindparam("p_owner"),
         conversations.c.contact == bindparam("p_contact"),
-        conversations.c.status == ConversationStatus.OPEN.value,
+        conversations.c.status == literal_column(f"'{ConversationStatus.OPEN.value}'"),
     ))
 
     async def get_open(self, owner_id: str, contact: str) -> Conversation | None:
