@@ -4,7 +4,7 @@ A commit on a local SQLite file costs more than the statements it commits: every
 transaction touched (a message row is a page of the table and one of each of its indexes)
 goes to the WAL again, and the checkpoints that follow copy them back. Measured with the
 flow's own insert and update: about 400 µs per commit alone, 85 µs per unit when 32 units
-share one (bench/bench_intake.py shows the end-to-end effect).
+share one (end to end: ``python -m bench delivery``).
 
 So a unit of work here is a savepoint inside a transaction the process's units share.
 Units still run one at a time, as the write lock made them before (savepoints nest, so
