@@ -17,7 +17,9 @@ reads what earlier units of its batch wrote before that is durable (they commit 
 or fail together). Other processes wait for the write lock as before (``loop_sqlite.py``).
 
 A unit that stays inside across awaits holds the batch open: new units then wait for the
-COMMIT (at most the lock timeout) rather than join, so a batch always ends.
+COMMIT (at most the lock timeout) rather than join, so a batch always ends. A unit whose
+wait for the COMMIT runs past the lock timeout fails (503) though its writes may still
+commit, as after a crash between commit and answer: redeliveries are idempotent.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class WriteBatch:
             if self._connection is None or not self._connection.in_transaction():
                 self._connection = await self._begin()
             name = f"wta_unit_{next(self._names)}"
-            self._dbapi().execute(f"SAVEPOINT {name}")
+            self._execute(f"SAVEPOINT {name}")
         except BaseException:
             self._turn.release()
             raise
@@ -86,11 +88,11 @@ class WriteBatch:
     async def commit(self, name: str) -> None:
         """Release the unit's savepoint and wait until the shared COMMIT made it durable."""
         try:
-            self._dbapi().execute(f"RELEASE {name}")
-        except sqlite3.Error as error:
-            self._break(error)
-            raise exc.DBAPIError.instance(f"RELEASE {name}", None, error,
-                                          sqlite3.Error) from error
+            self._execute(f"RELEASE {name}")
+        except exc.DBAPIError as error:
+            self._break(error)  # the transaction is in doubt: the batch rolls back
+            self._leave()
+            raise
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
         self._waiting.append(waiter)
@@ -117,6 +119,13 @@ class WriteBatch:
 
     def _dbapi(self) -> Any:
         return self.connection.connection.dbapi_connection
+
+    def _execute(self, statement: str) -> None:
+        try:
+            self._dbapi().execute(statement)
+        except sqlite3.Error as error:
+            # Wrapped as SQLAlchemy wraps it, so callers' error handling is the same.
+            raise exc.DBAPIError.instance(statement, None, error, sqlite3.Error) from error
 
     def _break(self, error: BaseException) -> None:
         if self._broken is None:
@@ -149,7 +158,7 @@ class WriteBatch:
                 else:
                     connection.rollback()
         except Exception as failed:
-            error = failed
+            error = failed if error is None else error  # the first failure is the news
             self._discard(connection)
         for waiter in waiting:
             if waiter.done():

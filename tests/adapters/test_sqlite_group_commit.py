@@ -112,3 +112,15 @@ async def test_a_unit_inside_across_an_await_holds_the_batch(
     await slow.close()
     await asyncio.gather(*quick)
     assert stored(sessions) == [0, 1, 2, 100]
+
+
+async def test_a_unit_whose_savepoint_is_gone_fails_and_lets_the_next_in(
+        sessions: LoopSessionFactory) -> None:
+    session = sessions()
+    await session.execute(insert(rows), {"id": 1})
+    await session.execute(text("COMMIT"))  # ends the transaction under the batch's feet
+    with pytest.raises(exc.OperationalError, match="no such savepoint"):
+        await session.commit()
+    await session.close()
+    await asyncio.wait_for(write(sessions, 2), 2)  # not stuck behind the failed unit
+    assert 2 in stored(sessions)
