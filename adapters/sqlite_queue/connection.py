@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from adapters.sqlite_queue.batch import LoopBatch
-
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000
@@ -84,10 +82,7 @@ class NonBlockingConnection(sqlite3.Connection):
 
     Used on the event loop thread for the uncontended case; SQLITE_BUSY from it means
     "another connection holds the lock", and the caller falls back to the queue thread.
-    Its writes share one transaction per loop iteration (``batch``, see ``batch.py``).
     """
-
-    batch: LoopBatch
 
 
 def open_nonblocking(path: str) -> sqlite3.Connection:
@@ -100,7 +95,6 @@ def open_nonblocking(path: str) -> sqlite3.Connection:
     except BaseException:
         conn.close()
         raise
-    conn.batch = LoopBatch(conn)
     return conn
 
 
@@ -113,9 +107,9 @@ def write(conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], T]) -> 
     connection a busy lock is raised at once instead, after rolling back.
     """
     if isinstance(conn, NonBlockingConnection):
-        # Committed with the loop's other writes: the caller awaits conn.batch.durable().
-        return conn.batch.write(body)
-    _retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
+        conn.execute("BEGIN IMMEDIATE")
+    else:
+        _retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
     try:
         result = body(conn)
         conn.execute("COMMIT")

@@ -22,12 +22,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from adapters.sqlite_queue import statements as sql
 from adapters.sqlite_queue.codec import dead_letter_from_row, encode_job, job_from_row
 from adapters.sqlite_queue.connection import (
-    NonBlockingConnection,
     is_busy,
     open_connection,
     open_nonblocking,
@@ -132,25 +131,10 @@ class SqliteJobQueue:
             raise QueueUnavailable(f"SQLite queue at {self.path!r} is closed")
         done, result = self._try_fast(fn)
         if done:
-            await self._durable()
             return result  # type: ignore[return-value]
         try:
             return await self._submit(lambda: fn(self._connection()))
         except (sqlite3.Error, OSError) as exc:
-            raise self._unavailable(exc) from exc
-
-    def _commit_future(self) -> asyncio.Future[None] | None:
-        """The loop connection's batch commit, for what was just written on it."""
-        fast = self._fast
-        return None if fast is None else cast(NonBlockingConnection, fast).batch.durable()
-
-    async def _durable(self) -> None:
-        committed = self._commit_future()
-        if committed is None:
-            return
-        try:
-            await committed
-        except sqlite3.Error as exc:
             raise self._unavailable(exc) from exc
 
     async def _write(self, statement: str, params: Any) -> int:
@@ -222,20 +206,9 @@ class SqliteJobQueue:
     async def _claim(self, max_jobs: int) -> _Claim:
         if self._closed:
             raise QueueUnavailable(f"SQLite queue at {self.path!r} is closed")
-        # Synchronous on the loop thread: nothing to cancel half-way but the wait for its
-        # COMMIT, after which a cancelled receive gives the jobs back.
+        # Synchronous on the loop thread: nothing to cancel half-way.
         done, claimed = self._try_fast(lambda c: self._claim_sync(max_jobs, c))
         if done and claimed is not None:
-            committed = self._commit_future()
-            if committed is None:
-                return claimed
-            try:
-                await asyncio.shield(committed)
-            except asyncio.CancelledError:
-                committed.add_done_callback(lambda f: self._give_back(f, claimed))
-                raise
-            except sqlite3.Error as exc:
-                raise self._unavailable(exc) from exc
             return claimed
         future = self._submit(lambda: self._claim_sync(max_jobs))
         try:
@@ -264,13 +237,6 @@ class SqliteJobQueue:
             return [job_from_row(row, self.max_attempts) for row in rows], None
         # Nothing due: say when something will be (a delayed job or an expiring lease).
         return [], conn.execute(sql.NEXT_DUE).fetchone()[0]
-
-    def _give_back(self, committed: asyncio.Future[None], claimed: _Claim) -> None:
-        if committed.cancelled() or committed.exception() is not None:
-            return  # the claim was not committed: nothing is held
-        held: asyncio.Future[_Claim] = asyncio.get_running_loop().create_future()
-        held.set_result(claimed)
-        self._release_abandoned(held)
 
     def _release_abandoned(self, future: asyncio.Future[_Claim]) -> None:
         """Give back jobs claimed for a receive that was cancelled before it got them."""
@@ -377,7 +343,6 @@ class SqliteJobQueue:
         self._notify_here()  # waiting receivers wake and find the queue closed
         self._wakeup.close()
         if self._fast is not None and self._fast_thread == threading.get_ident():
-            cast(NonBlockingConnection, self._fast).batch.commit()  # what is still pending
             self._fast.close()
         self._fast = None
         executor, self._executor = self._executor, None
