@@ -37,6 +37,10 @@ def _contact(i: int) -> str:
     return f"whatsapp:+55119{i % HISTORY_CONTACTS:08d}"
 
 
+def _sid(n: int) -> str:
+    return f"SMhistory{n:024d}"
+
+
 def _rows(messages: int, start: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     contacts = min(HISTORY_CONTACTS, max(1, messages // 2))
     conversations = [{
@@ -60,7 +64,7 @@ def _rows(messages: int, start: datetime) -> tuple[list[dict[str, Any]], list[di
             "from_address": contact if inbound else OUR_NUMBER,
             "to_address": OUR_NUMBER if inbound else contact,
             "status": "received" if inbound else "delivered",
-            "provider_sid": f"SMhistory{n:024d}",
+            "provider_sid": _sid(n),
             # Each reply answers the inbound message just before it.
             "reply_to_id": None if inbound else rows[-1]["id"], "error_code": None,
             "metadata": {}, "created_at": at, "updated_at": at, "version": 1,
@@ -73,17 +77,16 @@ def seed(database_url: str, messages: int) -> None:
     once: a database that already has them is left as it is."""
     if messages <= 0:
         return
-    start = datetime.now(UTC) - timedelta(days=2, seconds=messages)
-    conversations, rows = _rows(messages, start)
     tables = build_metadata(WHATSAPP.entities).tables
     messages_table = tables["messages"]
     engine = create_engine(sync_url(database_url))
     try:
         with engine.begin() as connection:
-            seeded = select(messages_table.c.id).where(
-                messages_table.c.provider_sid == rows[0]["provider_sid"])
+            seeded = select(messages_table.c.id).where(messages_table.c.provider_sid == _sid(0))
             if connection.execute(seeded).first() is not None:
                 return  # a database reused between runs already has its history
+            start = datetime.now(UTC) - timedelta(days=2, seconds=messages)
+            conversations, rows = _rows(messages, start)
             connection.execute(tables["conversations"].insert(), conversations)
             for i in range(0, len(rows), _BATCH):
                 connection.execute(messages_table.insert(), rows[i:i + _BATCH])

@@ -34,7 +34,7 @@ def open_database(url: str, *, pool_size: int = 10, pool_timeout: float = 10.0) 
     path = sqlite_file(parsed) if parsed.get_backend_name() == "sqlite" else None
     if path is not None:
         engine = create_loop_engine(path, sync_url(url), pool_size=pool_size)
-        factory = LoopSessionFactory(engine, pool_size=pool_size, lock_timeout=pool_timeout)
+        factory = LoopSessionFactory(engine, lock_timeout=pool_timeout)
         return Database(factory, factory.ping, factory.dispose)
     async_engine = create_engine_for(url, pool_size=pool_size, pool_timeout=pool_timeout)
 

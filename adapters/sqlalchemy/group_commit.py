@@ -50,9 +50,8 @@ class WriteBatch:
         self._begin = begin
         self._lock_timeout = lock_timeout
         self._connection: Connection | None = None
-        self._turn: asyncio.Lock | None = None  # held by the unit inside
+        self._turn = asyncio.Lock()  # held by the unit inside, while it is inside
         self._names = itertools.count()
-        self._inside = False
         self._waiting: list[asyncio.Future[None]] = []  # released, waiting for COMMIT
         self._flush: asyncio.Handle | None = None
         self._closing: asyncio.Future[None] | None = None  # no new units until COMMIT
@@ -68,8 +67,6 @@ class WriteBatch:
         """Open a savepoint for a new unit, beginning the shared transaction if needed."""
         while self._closing is not None:
             await self._within_timeout(asyncio.shield(self._closing), "the previous batch")
-        if self._turn is None:
-            self._turn = asyncio.Lock()
         if self._turn.locked():
             await self._within_timeout(self._turn.acquire(), "the unit of work inside")
         else:
@@ -82,7 +79,6 @@ class WriteBatch:
         except BaseException:
             self._turn.release()
             raise
-        self._inside = True
         return name
 
     async def commit(self, name: str) -> None:
@@ -107,10 +103,9 @@ class WriteBatch:
     def rollback(self, name: str) -> None:
         """Undo the unit's writes alone."""
         try:
-            dbapi = self._dbapi()
-            dbapi.execute(f"ROLLBACK TO {name}")
-            dbapi.execute(f"RELEASE {name}")
-        except sqlite3.Error as error:
+            self._execute(f"ROLLBACK TO {name}")
+            self._execute(f"RELEASE {name}")
+        except exc.DBAPIError as error:
             # Some failures (a full disk, an I/O error) make SQLite roll back the whole
             # transaction: the savepoint is gone, and so are the other units' writes.
             self._break(error)
@@ -132,16 +127,14 @@ class WriteBatch:
             self._broken = error
 
     def _leave(self) -> None:
-        self._inside = False
-        if self._turn is not None:
-            self._turn.release()
+        self._turn.release()
         if self._flush is None:
             # After the callbacks already ready: the units of this iteration join first.
             self._flush = asyncio.get_running_loop().call_soon(self._commit_batch)
 
     def _commit_batch(self) -> None:
         self._flush = None
-        if self._inside:
+        if self._turn.locked():
             # A unit is still inside (it awaited something mid-way): it commits with this
             # batch, and no new unit joins; its leaving schedules this again.
             if self._closing is None:

@@ -154,9 +154,9 @@ class LoopSession:
 
 class LoopSessionFactory:
     """Makes ``LoopSession``s over one engine, whose units share one connection and write
-    transaction; ``pool_size`` is kept for the settings' sake (one connection is used)."""
+    transaction."""
 
-    def __init__(self, engine: Engine, *, pool_size: int, lock_timeout: float) -> None:
+    def __init__(self, engine: Engine, *, lock_timeout: float) -> None:
         self.engine = engine
         self._lock_timeout = lock_timeout
         self._connection: Connection | None = None

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, exc, insert, text
 
-from adapters.sqlalchemy.loop_sqlite import LoopSessionFactory, create_loop_engine
+from adapters.sqlalchemy.loop_sqlite import LoopSessionFactory
+from tests.adapters.loop_sessions import loop_sessions
 
 metadata = MetaData()
 parents = Table("parents", metadata, Column("id", Integer, primary_key=True))
@@ -26,12 +27,8 @@ rows = Table(
 
 @pytest.fixture
 async def sessions(tmp_path: Path) -> AsyncIterator[LoopSessionFactory]:
-    path = tmp_path / "batch.db"
-    engine = create_loop_engine(path, f"sqlite:///{path}", pool_size=4)
-    metadata.create_all(engine)
-    factory = LoopSessionFactory(engine, pool_size=4, lock_timeout=1.0)
-    yield factory
-    await factory.dispose()
+    async with loop_sessions(tmp_path / "batch.db", metadata) as factory:
+        yield factory
 
 
 @pytest.fixture

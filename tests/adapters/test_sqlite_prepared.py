@@ -34,9 +34,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import Executable
 
-from adapters.sqlalchemy.loop_sqlite import LoopSession, LoopSessionFactory, create_loop_engine
+from adapters.sqlalchemy.loop_sqlite import LoopSession, LoopSessionFactory
 from adapters.sqlalchemy.prepared import Prepared, reusable
 from adapters.sqlalchemy.schema import UtcDateTime
+from tests.adapters.loop_sessions import loop_sessions
 
 metadata = MetaData()
 things = Table(
@@ -56,12 +57,8 @@ ROW = {"id": "a", "body": "hello", "count": 3, "ratio": 0.5, "flag": True, "at":
 
 @pytest.fixture
 async def sessions(tmp_path: Path) -> AsyncIterator[LoopSessionFactory]:
-    path = tmp_path / "things.db"
-    engine = create_loop_engine(path, f"sqlite:///{path}", pool_size=2)
-    metadata.create_all(engine)
-    factory = LoopSessionFactory(engine, pool_size=2, lock_timeout=1.0)
-    yield factory
-    await factory.dispose()
+    async with loop_sessions(tmp_path / "things.db", metadata) as factory:
+        yield factory
 
 
 @pytest.fixture
