@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from adapters.fastapi.server import guarded_protocol, throttle_accept_errors
 from bootstrap import event_loop
+from bootstrap.heap import settle_for_serving
 from bootstrap.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def serve(app: FastAPI, settings: Settings, *, host: str, port: int,
     async def run() -> None:
         throttle_accept_errors(asyncio.get_running_loop(),
                                settings.api_accept_error_log_interval_seconds)
+        settle_for_serving()
         await server.serve(sockets=[sock] if sock else None)
 
     event_loop.run(run())

@@ -25,6 +25,7 @@ from application.attempt import running_attempt
 from application.ports.job_queue import Job, JobConsumer
 from application.tasks import PeriodicSpec, TaskSpec
 from bootstrap.container import Resources, build_container
+from bootstrap.heap import settle_for_serving
 from bootstrap.logging import configure_logging
 from bootstrap.module import Composition, Module
 from bootstrap.schema import log_schema_at_start
@@ -198,6 +199,7 @@ async def run_worker(settings: Settings | None = None) -> None:
         loop.add_signal_handler(sig, runner.stop)
     log.info("worker started (queue backend %s)", settings.queue_backend)
     await log_schema_at_start(settings)
+    settle_for_serving()
     try:
         await runner.run()
     finally:
