@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sqlalchemy.conditions import bind_where
 from adapters.sqlalchemy.engine import sqlstate, translate_errors
+from adapters.sqlalchemy.known_rows import Key, KnownRows, known_rows
 from adapters.sqlalchemy.prepared import reusable
 from adapters.sqlalchemy.schema import table_for
 from application.entities import EntitySpec, Identified
@@ -86,13 +87,31 @@ class SqlaRepository(Generic[E]):
         self._session = session
         self.spec = spec
         self.table: Table = table_for(spec)
+        # A session bound to a connection keys its rows by the connection's engine.
+        self._known: KnownRows = known_rows(session.get_bind().engine)
+        self._unsaved: builtins.list[Key] = []  # remembered writes of the open transaction
 
     # -- hooks ------------------------------------------------------------------------
     def _to_row(self, entity: E) -> dict[str, Any]:
         return self.spec.to_row(entity)
 
     def _from_row(self, row: RowMapping) -> E:
-        return self.spec.from_row(cast(Mapping[str, Any], row))
+        entity = self.spec.from_row(cast(Mapping[str, Any], row))
+        self._known.remember(self.table.name, entity)
+        return entity
+
+    def _wrote(self, entity: E) -> None:
+        """``entity`` is what this unit stored: known once the unit commits."""
+        self._unsaved.append(self._known.remember(self.table.name, entity))
+
+    def saved(self) -> None:
+        """The unit of work committed: what this repository wrote stays known."""
+        self._unsaved.clear()
+
+    def abandoned(self) -> None:
+        """The unit ended without committing: rows it wrote may never have existed."""
+        self._known.forget(self._unsaved)
+        self._unsaved.clear()
 
     def _integrity_error(self, error: IntegrityError, values: Mapping[str, Any]) -> Exception:
         """The application error for a constraint violation while writing ``values``."""
@@ -105,6 +124,7 @@ class SqlaRepository(Generic[E]):
     async def create(self, entity: E) -> E:
         values = self._to_row(entity)
         await self._write(generic_insert(self.table).values(values), values)
+        self._wrote(entity)
         return entity
 
     async def get_by_id(self, entity_id: str) -> E | None:
@@ -116,29 +136,40 @@ class SqlaRepository(Generic[E]):
             self.table).where(self.table.c[column] == bindparam("p_value")))
 
     async def update(self, entity: E) -> E:
-        values = self._to_row(entity)
+        row = self._to_row(entity)
+        values = {k: v for k, v in row.items() if k != "id"}
+        before = self._known.get(self.table.name, entity.id, entity.version)
+        if before is not None:
+            # Only what changed since this version was read or written (known_rows.py).
+            old = self._to_row(before)
+            values = {k: v for k, v in values.items() if k not in old or old[k] != v}
         values["version"] = entity.version + 1
         params = {"p_id": entity.id, "p_version": entity.version}
         params.update({f"v_{k}": v for k, v in values.items()})
-        result = await self._write(self._update_statement(), values, params)
+        result = await self._write(self._update_statement(values), row, params)
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise ConcurrencyError(
                 f"{self.table.name} {entity.id} is not at version {entity.version} (or is gone)"
             )
-        return cast(E, replace(cast(Any, entity), version=entity.version + 1))
+        updated = cast(E, replace(cast(Any, entity), version=entity.version + 1))
+        self._wrote(updated)
+        return updated
 
-    def _update_statement(self) -> Executable:
-        """Every column but the id, at the expected version; built once per table."""
-        key = (self.table.name, "update")
+    def _update_statement(self, values: Mapping[str, Any]) -> Executable:
+        """SET ``values``' columns at the expected version; built once per table and set
+        of columns (a handful per table: what each kind of change touches)."""
+        names = tuple(sorted(k for k in values if k != "id"))
+        key = (self.table.name, "update " + ",".join(names))
         stmt = _STATEMENTS.get(key)
         if stmt is None:
             c = self.table.c
-            stmt = _STATEMENTS[key] = reusable(
+            stmt = (
                 update(self.table)
                 .where(c.id == bindparam("p_id"), c.version == bindparam("p_version"))
-                .values({col.name: bindparam(f"v_{col.name}") for col in self.table.columns
-                         if col.name != "id"})
+                .values({name: bindparam(f"v_{name}") for name in names})
             )
+            if len(_STATEMENTS) < _MAX_STATEMENTS:
+                stmt = _STATEMENTS[key] = reusable(stmt)
         return stmt
 
     async def delete(self, entity_id: str) -> bool:

@@ -57,7 +57,10 @@ class SqlaMessageRepository(SqlaRepository[Message]):
     async def add_if_new(self, message: Message) -> bool:
         values = self._to_row(message)
         result = await self._write(self._insert_or_nothing(), values, values)
-        return result.scalar_one_or_none() is not None
+        if result.scalar_one_or_none() is None:
+            return False
+        self._wrote(message)
+        return True
 
     _by_provider_sid = reusable(
         select(messages).where(messages.c.provider_sid == bindparam("p_sid")))

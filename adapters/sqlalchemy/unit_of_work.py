@@ -65,6 +65,7 @@ class SqlaUnitOfWork:
         session, self._session = self._session, None
         if session is None:
             return
+        self._abandon()  # what was written since the last commit is rolled back
         try:
             # close() rolls back whatever was not committed and returns the connection.
             with translate_errors():
@@ -77,10 +78,17 @@ class SqlaUnitOfWork:
     async def commit(self) -> None:
         with translate_errors():
             await self._open_session().commit()
+        for repository in self._repositories.values():
+            repository.saved()
 
     async def rollback(self) -> None:
+        self._abandon()
         with translate_errors():
             await self._open_session().rollback()
+
+    def _abandon(self) -> None:
+        for repository in self._repositories.values():
+            repository.abandoned()
 
     def _open_session(self) -> Any:
         if self._session is None:
