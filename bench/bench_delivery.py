@@ -133,7 +133,12 @@ def _cpu_by_process(procs: Processes) -> dict[str, float]:
     return {name: process_tree_cpu(proc.pid) for name, proc in procs.named.items()}
 
 
-def _row(setup: str, r: RunResult, bare: RunResult | None, cpu: dict[str, float]) -> str:
+def _cpu_ms_per_message(r: RunResult, cpu: dict[str, float]) -> float:
+    return sum(cpu.values()) / max(1, r.sent) * 1000
+
+
+def _row(setup: str, r: RunResult, bare: RunResult | None, cpu: dict[str, float],
+         bare_cpu: float | None = None) -> str:
     ratio = f"{r.p50 / bare.p50:7.1f}x" if bare and bare.latencies and r.latencies else "      -"
     verdict = ""
     if setup in TARGETS and TARGETS[setup][0] == r.rate:
@@ -146,6 +151,10 @@ def _row(setup: str, r: RunResult, bare: RunResult | None, cpu: dict[str, float]
     # scheduler as much as the server; this measures the server alone.
     per_msg = " ".join(f"{name} {seconds / max(1, r.sent) * 1000:.2f}"
                        for name, seconds in cpu.items())
+    # The setup's processes together against bare at the same rate: steadier than either
+    # figure alone when the machine's speed drifts during a run (it does, by tens of %).
+    if bare_cpu and setup != "bare":
+        per_msg += f" (all {_cpu_ms_per_message(r, cpu) / bare_cpu:.1f}x bare)"
     return (f"{setup:>14} {r.rate:>5.0f}/s  sent {len(r.latencies):>5}/{r.sent:<5} "
             f"p50 {r.p50 * 1000:8.1f} ms  p99 {r.p99 * 1000:8.1f} ms  "
             f"intake p50 {r.intake_p50 * 1000:7.1f} ms  errors {r.errors:>4}  unsent {r.lost:>4}  "
@@ -181,6 +190,7 @@ def run(report: Callable[[str], None] = print) -> int:
         try:
             servers.wait_ready(recorder)
             bare: dict[float, RunResult] = {}
+            bare_cpu: dict[float, float] = {}
             for setup in setups:
                 for rate in rates:
                     try:
@@ -191,7 +201,8 @@ def run(report: Callable[[str], None] = print) -> int:
                         continue
                     if setup == "bare":
                         bare[rate] = result
-                    line = _row(setup, result, bare.get(rate), cpu)
+                        bare_cpu[rate] = _cpu_ms_per_message(result, cpu)
+                    line = _row(setup, result, bare.get(rate), cpu, bare_cpu.get(rate))
                     ok &= "MISSED" not in line
                     report(line)
         finally:
