@@ -9,8 +9,9 @@ that changes nothing but its version rewrote all of its own.
 Entries are keyed by (table, id, version). Every writer of a versioned row raises its
 version, so a row's content at one version is fixed; an update at version v applies only
 where the row is still at v (its WHERE), so the columns it leaves alone hold what the
-entry says. An entry this process wrote in a unit that then did not commit describes a
-version that may never have existed: the unit of work drops those (``Unsaved``).
+entry says. Each read or write replaces the entry for what it saw, so an entity a caller
+holds from a committed unit matches its entry. An entry a unit wrote and then did not
+commit describes a version that may never exist: the unit of work drops those.
 """
 
 from __future__ import annotations
@@ -62,17 +63,3 @@ def known_rows(engine: Engine) -> KnownRows:
         found = _BY_ENGINE[engine] = KnownRows()
     return found
 
-
-class Unsaved:
-    """The keys a unit remembered that are not committed yet: dropped if it never is."""
-
-    def __init__(self, rows: KnownRows) -> None:
-        self.rows = rows
-        self.keys: list[Key] = []
-
-    def committed(self) -> None:
-        self.keys.clear()
-
-    def abandoned(self) -> None:
-        self.rows.forget(self.keys)
-        self.keys.clear()

@@ -48,6 +48,8 @@ class SqlaConversationRepository(SqlaRepository[Conversation]):
         stored = await self.get_open(conversation.owner_id, conversation.contact)
         if stored is None:
             raise ConcurrencyError(f"conversation id {conversation.id} is taken by a closed one")
+        if stored.id == conversation.id:
+            self._wrote(stored)  # this unit's insert: forgotten if it does not commit
         return stored
 
 
