@@ -1,4 +1,4 @@
-"""The garbage collector set for a long-running process (``wta serve``, ``wta worker``).
+"""The garbage collector set for a long-running process (`wta serve`, `wta worker`, arq's CLI).
 
 CPython's default collects the youngest generation every 700 net container allocations.
 A webhook or a job allocates thousands (rows, dicts, coroutines, log records), so under

@@ -165,8 +165,9 @@ def arq_worker_settings(
     )
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        if container is None:
+        if container is None:  # the arq CLI's own process, as `wta worker` is ours
             configure_logging(settings)  # again: arq's CLI configured its own meanwhile
+            settle_for_serving()
         ctx[_CONTAINER] = owned
         ctx[CTX_KEY] = arq_runtime(owned, settings)
 
