@@ -32,6 +32,7 @@ from adapters.sqlite_queue.connection import (
     open_nonblocking,
     write,
 )
+from adapters.sqlite_queue.handoff import Handoff
 from adapters.sqlite_queue.wakeup import Wakeup
 from application.errors import QueueUnavailable
 from application.ports.job_queue import DeadLetter, Job
@@ -83,6 +84,8 @@ class SqliteJobQueue:
         self._changed = asyncio.Event()
         # Other processes' consumers hear of our changes through this, and ours of theirs.
         self._wakeup = Wakeup(path)
+        self._handoff = Handoff()
+        self._releases: set[asyncio.Task[None]] = set()
 
     # -- plumbing (the _sync methods and _connection run on the queue thread) ---------
 
@@ -164,19 +167,49 @@ class SqliteJobQueue:
         payload_text, headers_text = encode_job(task, payload, headers, self.max_payload_bytes)
         job_id = new_ulid()
         delay = max(0.0, delay_seconds)
+        # A receiver of this instance is waiting: insert the job leased to it (handoff.py).
+        handoff = delay == 0 and self._handoff.wants()
+        enqueued_at = 0.0
 
         def body(c: sqlite3.Connection) -> int:
-            now = time.time()
+            nonlocal enqueued_at
+            now = enqueued_at = time.time()
             if dedup_key is not None:
                 # A done job past retention frees its key at once, not at the next housekeeping.
                 c.execute(sql.FREE_DEDUP_KEY, (dedup_key, now - self.done_retention_seconds))
             row = (job_id, task, payload_text, headers_text, dedup_key, now + delay, now)
+            if handoff:
+                return c.execute(sql.INSERT_LEASED, (*row, now + self.visibility_timeout)).rowcount
             return c.execute(sql.INSERT, row).rowcount
 
         if not await self._run(lambda c: write(c, body)):
             return None
-        self._notify()
+        if handoff:
+            row = (job_id, task, payload_text, headers_text, dedup_key, 1, enqueued_at)
+            self._handoff.give(job_from_row(row, self.max_attempts))
+            self._notify_here()
+            self._release_orphans()  # in case the receiver stopped waiting meanwhile
+        else:
+            self._notify()
         return job_id
+
+    def _release_orphans(self) -> None:
+        """Handed jobs no receiver waits for any more go back to the queue, as if never
+        claimed (a cancelled receive)."""
+        orphans = self._handoff.orphans()
+        if orphans:
+            task = asyncio.get_running_loop().create_task(self._release_held(orphans))
+            self._releases.add(task)
+            task.add_done_callback(self._releases.discard)
+
+    async def _release_held(self, jobs: list[Job]) -> None:
+        held = [(job.id, job.attempt) for job in jobs]
+        try:
+            await self._run(lambda c: write(c, lambda w: w.executemany(sql.RELEASE, held)))
+        except QueueUnavailable as exc:  # their leases will simply expire
+            logger.warning("could not release jobs handed to a stopped receive: %s", exc)
+            return
+        self._notify()
 
     # -- JobConsumer ------------------------------------------------------------------
 
@@ -189,6 +222,9 @@ class SqliteJobQueue:
             self._wakeup.listen(self._notify_here)
         while True:
             changed = self._changed
+            handed = self._handoff.take(max_jobs)
+            if handed:
+                return handed
             jobs, next_due = await self._claim(max_jobs)
             if jobs:
                 return jobs
@@ -200,8 +236,15 @@ class SqliteJobQueue:
             pause = min(remaining, self.poll_interval)
             if next_due is not None:
                 pause = min(pause, max(0.0, next_due - time.time()) + _DUE_SLACK)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), pause)
+            self._handoff.open(max_jobs)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), pause)
+            except BaseException:  # cancelled: what was handed to this wait goes back
+                self._handoff.close(max_jobs)
+                self._release_orphans()
+                raise
+            self._handoff.close(max_jobs)
 
     async def _claim(self, max_jobs: int) -> _Claim:
         if self._closed:
@@ -339,6 +382,11 @@ class SqliteJobQueue:
         """Close the connection and stop the thread; later calls raise QueueUnavailable."""
         if self._closed:
             return
+        handed = self._handoff.drain()
+        if handed:  # leased to receivers that will find the queue closed: back to the queue
+            await self._release_held(handed)
+        if self._releases:
+            await asyncio.gather(*self._releases, return_exceptions=True)
         self._closed = True
         self._notify_here()  # waiting receivers wake and find the queue closed
         self._wakeup.close()

@@ -30,6 +30,15 @@ VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?)
 ON CONFLICT (dedup_key) DO NOTHING
 """
 
+# The same, already leased to a receiver of this queue instance (handoff.py): running, its
+# first delivery, until ``leased_until``.
+INSERT_LEASED = """
+INSERT INTO jobs (id, task, payload, headers, dedup_key, state, attempt, available_at,
+                  enqueued_at, leased_until)
+VALUES (?, ?, ?, ?, ?, 'running', 1, ?, ?, ?)
+ON CONFLICT (dedup_key) DO NOTHING
+"""
+
 FREE_DEDUP_KEY = "DELETE FROM jobs WHERE dedup_key = ? AND state = 'done' AND finished_at < ?"
 # One batch: a purge runs on the loop's thread (in the fast claim), and one statement for
 # a minute of 300 jobs/s held it for a tenth of a second (18,000 rows, 110 ms).
