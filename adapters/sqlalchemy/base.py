@@ -96,9 +96,7 @@ class SqlaRepository(Generic[E]):
         return self.spec.to_row(entity)
 
     def _from_row(self, row: RowMapping) -> E:
-        entity = self.spec.from_row(cast(Mapping[str, Any], row))
-        self._known.remember(self.table.name, entity)
-        return entity
+        return self.spec.from_row(cast(Mapping[str, Any], row))
 
     def _wrote(self, entity: E) -> None:
         """``entity`` is what this unit stored: known once the unit commits."""
@@ -142,7 +140,7 @@ class SqlaRepository(Generic[E]):
         if before is not None:
             # Only what changed since this version was read or written (known_rows.py).
             old = self._to_row(before)
-            values = {k: v for k, v in values.items() if k not in old or old[k] != v}
+            values = {k: v for k, v in values.items() if old[k] != v}
         values["version"] = entity.version + 1
         params = {"p_id": entity.id, "p_version": entity.version}
         params.update({f"v_{k}": v for k, v in values.items()})
@@ -158,7 +156,7 @@ class SqlaRepository(Generic[E]):
     def _update_statement(self, values: Mapping[str, Any]) -> Executable:
         """SET ``values``' columns at the expected version; built once per table and set
         of columns (a handful per table: what each kind of change touches)."""
-        names = tuple(sorted(k for k in values if k != "id"))
+        names = tuple(sorted(values))
         key = (self.table.name, "update " + ",".join(names))
         stmt = _STATEMENTS.get(key)
         if stmt is None:
@@ -245,7 +243,11 @@ class SqlaRepository(Generic[E]):
     async def _one_of(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> E | None:
         result = await self._execute(stmt, params)
         row = result.mappings().one_or_none()
-        return None if row is None else self._from_row(row)
+        if row is None:
+            return None
+        entity = self._from_row(row)
+        self._known.remember(self.table.name, entity)  # the one a caller may update next
+        return entity
 
     async def _many(self, stmt: Executable, params: Mapping[str, Any] | None = None
                     ) -> builtins.list[E]:

@@ -9,9 +9,11 @@ that changes nothing but its version rewrote all of its own.
 Entries are keyed by (table, id, version). Every writer of a versioned row raises its
 version, so a row's content at one version is fixed; an update at version v applies only
 where the row is still at v (its WHERE), so the columns it leaves alone hold what the
-entry says. Each read or write replaces the entry for what it saw, so an entity a caller
-holds from a committed unit matches its entry. An entry a unit wrote and then did not
-commit describes a version that may never exist: the unit of work drops those.
+entry says. Each single-row read and each write replaces the entry for what it saw, so an
+entity a caller holds from a committed unit matches its entry (lists, such as a reply's
+history, are not remembered: they are seldom updated and would flush the map). An entry
+a unit wrote and then did not commit describes a version that may never exist: the unit
+of work drops those.
 """
 
 from __future__ import annotations
@@ -48,9 +50,6 @@ class KnownRows:
     def forget(self, keys: list[Key]) -> None:
         for key in keys:
             self._rows.pop(key, None)
-
-    def __len__(self) -> int:
-        return len(self._rows)
 
 
 _BY_ENGINE: WeakKeyDictionary[Engine, KnownRows] = WeakKeyDictionary()

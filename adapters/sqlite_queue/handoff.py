@@ -46,7 +46,4 @@ class Handoff:
 
     def orphans(self) -> list[Job]:
         """Handed jobs no waiting receiver will take (all of them when none waits)."""
-        if self._room > 0:
-            return []
-        orphaned, self._handed = self._handed, []
-        return orphaned
+        return [] if self._room > 0 else self.drain()

@@ -16,6 +16,7 @@ import pytest
 
 from adapters.sqlite_queue import SqliteJobQueue
 from application.errors import QueueUnavailable
+from tests.adapters.sqlite_locks import write_lock_held
 from tests.contracts.job_queue import JobQueueContract
 from tests.contracts.worker import MAX_ATTEMPTS, RunnerHarness, WorkerContract
 
@@ -225,15 +226,12 @@ async def test_cancelled_receive_gives_back_what_it_claimed(
     await queue.enqueue("t", {"n": 1})
     # Another connection holds the write lock: the claim cannot take the loop's fast path
     # and waits on the queue thread, where the cancellation lands mid-claim.
-    blocker = sqlite3.connect(queue.path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    receiving = asyncio.create_task(queue.receive(1, wait_seconds=10))
-    await asyncio.sleep(0.05)
-    receiving.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await receiving
-    blocker.execute("COMMIT")
-    blocker.close()
+    with write_lock_held(queue.path):
+        receiving = asyncio.create_task(queue.receive(1, wait_seconds=10))
+        await asyncio.sleep(0.05)
+        receiving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await receiving
     # Not stranded for the 60 s lease: it is back at once, as a first delivery.
     [job] = await queue.receive(1, wait_seconds=5)
     assert job.attempt == 1
@@ -274,13 +272,10 @@ async def test_a_held_lock_makes_enqueue_wait_off_the_loop_not_fail(
 ) -> None:
     queue = open_queue()
     await queue.ping()
-    blocker = sqlite3.connect(queue.path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    enqueuing = asyncio.create_task(queue.enqueue("t", {"n": 1}))
-    await asyncio.sleep(0.1)  # the loop keeps running while the enqueue waits for the lock
-    assert not enqueuing.done()
-    blocker.execute("COMMIT")
-    blocker.close()
+    with write_lock_held(queue.path):
+        enqueuing = asyncio.create_task(queue.enqueue("t", {"n": 1}))
+        await asyncio.sleep(0.1)  # the loop keeps running while the enqueue waits for it
+        assert not enqueuing.done()
     assert await enqueuing is not None
     assert await queue.depth() == 1
 

@@ -16,6 +16,7 @@ import pytest
 
 from adapters.sqlite_queue import SqliteJobQueue
 from application.ports.job_queue import Job
+from tests.adapters.sqlite_locks import write_lock_held
 
 
 @pytest.fixture
@@ -82,15 +83,12 @@ async def test_a_job_handed_to_a_receive_cancelled_meanwhile_goes_back_to_the_qu
     receiving = await waiting_receive(queue)
     # Another process holds the write lock: the enqueue, already set on a handoff, waits
     # for it on the queue thread while the receive is cancelled.
-    blocker = sqlite3.connect(queue.path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    enqueueing = asyncio.create_task(queue.enqueue("t", {"n": 1}))
-    await asyncio.sleep(0.05)
-    receiving.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await receiving
-    blocker.execute("ROLLBACK")
-    blocker.close()
+    with write_lock_held(queue.path):
+        enqueueing = asyncio.create_task(queue.enqueue("t", {"n": 1}))
+        await asyncio.sleep(0.05)
+        receiving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await receiving
     job_id = await asyncio.wait_for(enqueueing, 10)
     assert job_id is not None
 
