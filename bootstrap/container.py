@@ -152,13 +152,13 @@ def default_owner(settings: Settings) -> ChannelOwner:
 def _twilio_client(settings: Settings, telemetry: Telemetry,
                    resources: Resources, max_connections: int | None = None) -> httpx.AsyncClient:
     # Imported here: aiohttp adds ~0.1 s to the start of a process that never calls out.
-    from adapters.http_pool.transport import AiohttpPool
+    from adapters.http_pool.transport import AiohttpPool, api_client
 
     transport = AiohttpPool(max_connections=max_connections or TWILIO_CONNECTIONS)
-    client = httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.twilio_timeout_seconds, connect=5.0),
+    client = api_client(
         # Client spans and traceparent on every call to Twilio.
-        transport=TracingTransport(transport, telemetry.tracer),
+        TracingTransport(transport, telemetry.tracer),
+        httpx.Timeout(settings.twilio_timeout_seconds, connect=5.0),
     )
     resources.closers.append(client.aclose)
     return client
@@ -232,14 +232,14 @@ def _bind_responder(container: Container, settings: Settings, resources: Resourc
         container[Transcriber] = NoTranscriber()
         container[Responder] = EchoResponder()
         return
-    from adapters.http_pool.transport import AiohttpPool
+    from adapters.http_pool.transport import AiohttpPool, api_client
     from adapters.openai.responder import DEFAULT_SYSTEM_PROMPT, OpenAICompatibleResponder
 
-    client = httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.llm_timeout_seconds, connect=5.0),
+    client = api_client(
         # Client spans and traceparent on every call to the model.
-        transport=TracingTransport(AiohttpPool(max_connections=LLM_CONNECTIONS),
-                                   container[Telemetry].tracer),
+        TracingTransport(AiohttpPool(max_connections=LLM_CONNECTIONS),
+                         container[Telemetry].tracer),
+        httpx.Timeout(settings.llm_timeout_seconds, connect=5.0),
     )
     resources.closers.append(client.aclose)
     key = settings.llm_api_key

@@ -10,20 +10,51 @@ as "never sent", even when the server dropped the connection after the request w
 The Twilio sender must not resend on that, so here an error is a connect error only when
 the connection was never made (or no pooled one became free in time); anything later,
 including errors while reading the body, is a read error: the request may have arrived.
+
+Neither layer keeps cookies. One client serves every owner (the credentials travel per
+request), so a cookie a response set for one owner's call would ride on the next owner's;
+and httpx parsing each response's headers for cookies through ``http.cookiejar`` cost
+more CPU than the rest of its response handling.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from http.cookiejar import Cookie, CookieJar
+from typing import Any
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
 
+def api_client(transport: httpx.AsyncBaseTransport, timeout: httpx.Timeout) -> httpx.AsyncClient:
+    """An httpx client for a provider's API over ``transport``, keeping no cookies."""
+    return httpx.AsyncClient(timeout=timeout, transport=transport, cookies=_NoCookies())
+
+
+class _NoCookies(CookieJar):
+    """A jar that stores nothing, so httpx neither keeps nor sends a response's cookies."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def set_cookie(self, cookie: Cookie) -> None:
+        return None
+
+
 class AiohttpPool(httpx.AsyncBaseTransport):
     def __init__(self, *, max_connections: int) -> None:
-        self._inner = AiohttpTransport(limits=httpx.Limits(max_connections=max_connections))
+        limits = httpx.Limits(max_connections=max_connections)
+        self._inner = AiohttpTransport(limits=limits, client=lambda: self._session(limits))
+
+    def _session(self, limits: httpx.Limits) -> aiohttp.ClientSession:
+        # Built on first use, inside the running loop, as the package's own default is;
+        # the same connector, with a cookie jar that ignores every cookie.
+        connector = aiohttp.TCPConnector(limit=limits.max_connections or 0,
+                                         keepalive_timeout=limits.keepalive_expiry,
+                                         ssl=self._inner.ssl_context)
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:

@@ -1,4 +1,5 @@
-"""The aiohttp pool behind httpx: an error says "never sent" only when nothing was sent.
+"""The aiohttp pool behind httpx: an error says "never sent" only when nothing was sent,
+and no cookie a response set rides on a later call.
 
 Raw asyncio servers on loopback misbehave in each way a provider's edge can; what matters
 is the class of the httpx error, since the Twilio sender retries a ConnectError or
@@ -15,7 +16,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from adapters.http_pool.transport import AiohttpPool
+from adapters.http_pool.transport import AiohttpPool, api_client
 
 OK = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n"
       b'{"ok": true}')
@@ -140,3 +141,43 @@ async def test_no_free_connection_in_time_is_a_connect_timeout_and_sends_nothing
         release.set()
         assert (await first).status_code == 200
     assert [r.split(b"\r\n\r\n")[1] for r in state.requests] == [b"Body=first"]
+
+
+SETS_COOKIE = (b"HTTP/1.1 200 OK\r\nSet-Cookie: session=first-owner; Path=/\r\n"
+               b"Content-Type: application/json\r\nContent-Length: 12\r\n\r\n"
+               b'{"ok": true}')
+
+
+async def sets_cookie(_: Server, writer: asyncio.StreamWriter) -> None:
+    writer.write(SETS_COOKIE)
+    await writer.drain()
+
+
+def cookie_headers(state: Server) -> list[list[bytes]]:
+    return [[line for line in request.split(b"\r\n\r\n")[0].split(b"\r\n")
+             if line.lower().startswith(b"cookie:")] for request in state.requests]
+
+
+async def test_a_cookie_set_by_an_answer_is_not_sent_on_later_calls() -> None:
+    # One client serves every owner: a cookie from one owner's call must not reach the next.
+    timeout = httpx.Timeout(5.0)
+    async with serve(sets_cookie) as (url, state), \
+            api_client(AiohttpPool(max_connections=4), timeout) as c:
+        first = await c.post(f"{url}/Accounts/AC1/Messages.json", data={"Body": "one"})
+        second = await c.post(f"{url}/Accounts/AC2/Messages.json", data={"Body": "two"})
+        assert first.headers["set-cookie"].startswith("session=first-owner")
+        assert (first.status_code, second.status_code) == (200, 200)
+        assert not c.cookies
+    assert cookie_headers(state) == [[], []]
+
+
+async def test_the_pool_alone_keeps_no_cookie_either() -> None:
+    # aiohttp has its own jar under httpx: a plain httpx client over the pool sends none.
+    # By name: aiohttp's default jar ignores cookies from a bare IP address.
+    async with serve(sets_cookie) as (ip_url, state), \
+            httpx.AsyncClient(transport=AiohttpPool(max_connections=4)) as c:
+        url = ip_url.replace("127.0.0.1", "localhost")
+        await c.post(f"{url}/a", data={"Body": "one"})
+        c.cookies.jar.clear()  # what httpx kept: only aiohttp's jar could send it now
+        await c.post(f"{url}/b", data={"Body": "two"})
+    assert cookie_headers(state) == [[], []]
