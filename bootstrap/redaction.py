@@ -53,9 +53,20 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 # screen only ever lets more text through to the patterns, never less. It searches the
 # case-folded text (folding also maps the letters that IGNORECASE equates with ASCII, such
 # as the long s and the Kelvin sign): six times cheaper than an IGNORECASE alternation.
-_SCREEN = re.compile(r"bearer|basic|eyj|sk-|://|key|token|secret|passw|pwd|authorization")
+# The words are literals, so the screen is a substring test per word: on a 300-character
+# line four times cheaper than a regular expression alternating over them.
+_SCREEN_WORDS = ("bearer", "basic", "eyj", "sk-", "://", "key", "token", "secret", "passw",
+                 "pwd", "authorization")
+
+
+def _screened(folded: str) -> bool:
+    """Whether case-folded text holds a word some pattern needs."""
+    return any(word in folded for word in _SCREEN_WORDS)
 
 _MIN_KNOWN_LENGTH = 6  # shorter "secrets" would scrub ordinary words
+# Joins a line's values for one screening (``Redactor._plain``): no secret word contains it.
+_SEPARATOR = "\x00"
+_PLAIN_KEYS_REMEMBERED = 1024
 
 
 def secret_values(settings: Settings) -> list[str]:
@@ -126,13 +137,15 @@ class Redactor:
         self._known = sorted({k for k in known if len(k) >= _MIN_KNOWN_LENGTH},
                              key=len, reverse=True)
         self._mask_contacts = mask_contacts
+        # Keys seen to need no masking by name: a line's keys are a few dozen names.
+        self._plain_keys: set[str] = set()
 
     def scrub(self, text: str) -> str:
         for value in self._known:
             if value in text:
                 text = text.replace(value, MASK)
         text = _scrub_runtime(text)
-        if _SCREEN.search(text.casefold()):
+        if _screened(text.casefold()):
             for pattern, replacement in _PATTERNS:
                 text = pattern.sub(replacement, text)
         return mask_contacts(text) if self._mask_contacts else text
@@ -158,4 +171,45 @@ class Redactor:
     def __call__(
         self, logger: object, method: str, event_dict: MutableMapping[str, Any]
     ) -> dict[str, Any]:
+        if self._plain(event_dict):
+            return dict(event_dict)
         return {key: self._value(key, value) for key, value in event_dict.items()}
+
+    def _plain(self, event_dict: MutableMapping[str, Any]) -> bool:
+        """True when ``_value`` would return every value as it is.
+
+        Nearly every line holds no secret, and scrubbing its values one by one was a third
+        of the line's cost. So the line's texts are screened once, joined: anything found
+        in one value is found in the join, and a match across a separator only sends the
+        line to the value-by-value path, never lets a secret through.
+        """
+        texts: list[str] = []
+        plain_keys = self._plain_keys
+        for key, value in event_dict.items():
+            if key not in plain_keys and not self._learn_plain_key(key):
+                return False
+            if type(value) is str:
+                texts.append(value)
+            elif not (value is None or isinstance(value, bool | int | float)):
+                return False  # bytes, containers and objects: scrubbed value by value
+        return not self._suspect(_SEPARATOR.join(texts))
+
+    def _learn_plain_key(self, key: object) -> bool:
+        """Whether ``key`` is neither a secret's nor a contact's; remembered when it is."""
+        if not isinstance(key, str) or _is_secret_key(key) or (
+                self._mask_contacts and _is_contact_key(key)):
+            return False
+        if len(self._plain_keys) < _PLAIN_KEYS_REMEMBERED:
+            self._plain_keys.add(key)
+        return True
+
+    def _suspect(self, text: str) -> bool:
+        """Whether ``scrub`` could change ``text``: each of its steps' preconditions."""
+        if any(value in text for value in self._known):
+            return True
+        if _RUNTIME_SECRETS and any(
+                word in _RUNTIME_SECRETS for word in _SECRET_WORD.findall(text)):
+            return True
+        if _screened(text.casefold()):
+            return True
+        return self._mask_contacts and ("+" in text or "%2" in text or "@" in text)
