@@ -1,4 +1,4 @@
-"""Intake cost as instructions per request, counted by valgrind: repeatable on a drifting machine.
+"""Cost as instructions per request, counted by valgrind: repeatable on a drifting machine.
 
 The intake and delivery benchmarks time real load, and on a shared machine their CPU
 figures move by 30-40% between runs of the same code, so a change worth 2-5% per message
@@ -11,25 +11,30 @@ waiting are not counted), and two runs of the same code agree to about 1%.
 The ratios are the ceiling's count over the row's, as ``bench_intake`` gives its req/s
 ratio (1.0x: the row costs what its ceiling costs). Skipped where valgrind is missing.
 
-Settings (environment): BENCH_INSTRUCTIONS_REQUESTS (counted requests per server, default
-200), BENCH_INSTRUCTIONS_ONLY (``sqlite`` or ``pg``), BENCH_INSTRUCTIONS_KEEP (a directory:
-each server's dump is kept there, for ``callgrind_annotate``), BENCH_REDIS_URL,
-TEST_POSTGRES_DSN, BENCH_HISTORY (as for ``bench_intake``).
+Then the same for the whole path, webhook in to reply sent (``instructions_delivery.py``),
+beside ``bench_delivery``'s bare server.
+
+Settings (environment): BENCH_INSTRUCTIONS_REQUESTS (counted webhooks per intake server,
+default 200), BENCH_INSTRUCTIONS_MESSAGES (counted messages per delivery setup, default
+100), BENCH_INSTRUCTIONS_PATHS (``intake,delivery``), BENCH_INSTRUCTIONS_ONLY (``sqlite`` or
+``pg``), BENCH_INSTRUCTIONS_KEEP (a directory: each process's dump is kept there, for
+``callgrind_annotate``), BENCH_REDIS_URL, TEST_POSTGRES_DSN, BENCH_HISTORY (as for
+``bench_intake``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import subprocess
+import re
+import socket
 import tempfile
-import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import intake_check
+from bench import callgrind, instructions_delivery, intake_check
 from bench.bench_intake import REDIS_URL, _flush_redis, _reset_pg
 from bench.intake_load import LoadSpec, build_requests
 from bench.intake_run import Server
@@ -37,8 +42,9 @@ from bench.intake_run import Server
 REQUESTS = int(os.environ.get("BENCH_INSTRUCTIONS_REQUESTS", "200"))
 ONLY = os.environ.get("BENCH_INSTRUCTIONS_ONLY", "")
 KEEP = os.environ.get("BENCH_INSTRUCTIONS_KEEP")
+MESSAGES = int(os.environ.get("BENCH_INSTRUCTIONS_MESSAGES", "100"))
+PATHS = os.environ.get("BENCH_INSTRUCTIONS_PATHS", "intake,delivery").split(",")
 WARMUP = 50
-START_SECONDS = 240.0  # a server starts 5-10x slower under valgrind
 
 
 @dataclass
@@ -64,73 +70,41 @@ async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     return int(lines[0].split(" ")[1])
 
 
-def _control(pid: int, *args: str) -> None:
-    subprocess.run(["callgrind_control", *args, str(pid)], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _totals(out_dir: Path, name: str) -> int:
-    """The instruction total of the newest dump (``cg.PID.N``)."""
-    dump = sorted(out_dir.glob("cg.*.*"), key=lambda p: p.stat().st_mtime)[-1]
-    if KEEP:
-        Path(KEEP).mkdir(parents=True, exist_ok=True)
-        shutil.copy(dump, Path(KEEP) / f"{name.replace(' ', '_').replace(',', '')}.callgrind")
-    for line in dump.read_text().splitlines():
-        if line.startswith("totals:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no totals in {dump}")
-
-
-async def _wait_for_port(process: subprocess.Popen[bytes], port: int) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the server exited while starting under valgrind")
+def _listening(port: int) -> Callable[[], bool]:
+    def probe() -> bool:
         try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
         except OSError:
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"the server did not listen within {START_SECONDS:g} s under valgrind")
+            return False
+
+    return probe
+
+
+def keep_path(name: str) -> Path | None:
+    return Path(KEEP) / f"{re.sub(r'[^A-Za-z0-9]+', '_', name)}.callgrind" if KEEP else None
 
 
 async def _count(name: str, server: Server, check: object) -> Count:
-    out_dir = Path(tempfile.mkdtemp(prefix="wta-callgrind-"))
-    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-            f"--callgrind-out-file={out_dir}/cg.%p", *server.argv]
-    env = {**server.env, "PYTHONHASHSEED": "0"}
-    # Popen only forks and returns; the waiting is on the loop.
-    process = subprocess.Popen(  # noqa: ASYNC220
-        argv, env=env, cwd=server.cwd, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
+    counted = callgrind.Counted(server.argv, server.env, server.cwd)
     try:
-        await _wait_for_port(process, server.port)
+        await callgrind.wait_until(_listening(server.port), [counted])
         spec = LoadSpec(port=server.port, connections=1, duration=0, warmup=0,
                         sid_prefix=uuid.uuid4().hex[:12], max_requests=WARMUP + REQUESTS)
         requests = build_requests(spec)
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         for _, raw in requests[:WARMUP]:
             await _request(reader, writer, raw)
-        await asyncio.to_thread(_control, process.pid, "--zero")
-        await asyncio.to_thread(_control, process.pid, "--instr=on")
-        statuses = [await _request(reader, writer, raw) for _, raw in requests[WARMUP:]]
-        await asyncio.to_thread(_control, process.pid, "--instr=off")
-        await asyncio.to_thread(_control, process.pid, "--dump")
+        async with callgrind.counting([counted]):
+            statuses = [await _request(reader, writer, raw) for _, raw in requests[WARMUP:]]
         writer.close()
         if statuses != [200] * REQUESTS:
             raise RuntimeError(f"{name}: answers other than 200: {sorted(set(statuses))}")
-        sids = [sid for sid, _ in requests]
-        stored, queued = await check(sids)  # type: ignore[operator]
-        return Count(name, _totals(out_dir, name), REQUESTS, stored == queued == len(sids))
+        stored, queued = await check([sid for sid, _ in requests])  # type: ignore[operator]
+        return Count(name, counted.totals(keep_path(name)), REQUESTS,
+                     stored == queued == len(requests))
     finally:
-        process.terminate()
-        try:
-            await asyncio.to_thread(process.wait, 60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(out_dir, ignore_errors=True)
+        await asyncio.to_thread(counted.stop)
 
 
 async def _sqlite(tmp: Path) -> list[Count]:
@@ -186,12 +160,21 @@ def _print(counts: list[Count]) -> None:
 
 
 async def main() -> None:
-    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+    if not callgrind.available():
         print("skipped: valgrind (with callgrind_control) is not installed")
         return
-    print(f"{REQUESTS} requests per server, one at a time on one keep-alive connection, "
-          f"after {WARMUP} uncounted; user-space instructions of the server process; "
-          "ratios: the ceiling's (or bare's) count over the row's", flush=True)
+    if "intake" in PATHS:
+        await _intake()
+    if "delivery" in PATHS:
+        setups = ["bare"] + [s for s, kind in (("embedded", "sqlite"), ("pg+arq", "pg"))
+                             if ONLY in ("", kind)]
+        await instructions_delivery.run(setups, MESSAGES, REDIS_URL, keep_path)
+
+
+async def _intake() -> None:
+    print(f"intake, {REQUESTS} requests per server, one at a time on one keep-alive "
+          f"connection, after {WARMUP} uncounted; user-space instructions of the server "
+          "process; ratios: the ceiling's (or bare's) count over the row's", flush=True)
     with tempfile.TemporaryDirectory(prefix="wta-bench-instructions-") as name:
         tmp = Path(name)
 
