@@ -17,6 +17,7 @@ from bench import history
 from bench.cpu_time import process_tree_cpu
 from bench.intake_load import LoadResult, LoadSpec
 from bench.intake_load import run_load as load_process
+from bench.processes import ROOT
 
 WARMUP = 1.0
 PEAK_RATE = 7000  # requests/s one run may need at most; requests are pre-built
@@ -37,7 +38,8 @@ class Server:
                  profile_name: str | None = None) -> None:
         self.port = free_port()
         self.argv = [a.replace("{port}", str(self.port)) for a in argv]
-        self.env = env
+        # This checkout's code, not what the environment installed (an A/B from a worktree).
+        self.env = {**env, "PYTHONPATH": str(ROOT)}
         self.cwd = cwd
         self.profile_name = profile_name
         self.process: subprocess.Popen[bytes] | None = None
@@ -53,6 +55,7 @@ class Server:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("DATABASE_", "QUEUE_", "API_", "WORKER_"))}
         env.update(overrides)
+        env["PYTHONPATH"] = str(ROOT)
         # cwd: a directory without a .env, so only these settings count.
         subprocess.run([sys.executable, "-m", "bootstrap.cli", "migrate"], env=env, cwd=cwd,
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
