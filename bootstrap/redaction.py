@@ -53,8 +53,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 # screen only ever lets more text through to the patterns, never less. It searches the
 # case-folded text (folding also maps the letters that IGNORECASE equates with ASCII, such
 # as the long s and the Kelvin sign): six times cheaper than an IGNORECASE alternation.
-# The words are literals, so the screen is a substring test per word: on a 300-character
-# line four times cheaper than a regular expression alternating over them.
+# The words are literals, so the screen is a substring test per word: on an access line's
+# 300 characters a quarter cheaper than a regular expression alternating over them.
 _SCREEN_WORDS = ("bearer", "basic", "eyj", "sk-", "://", "key", "token", "secret", "passw",
                  "pwd", "authorization")
 
