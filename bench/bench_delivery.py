@@ -28,8 +28,9 @@ import asyncio
 import os
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,11 +88,18 @@ def _flush_redis(url: str) -> None:
         client.close()
 
 
+@dataclass
+class Setup:
+    url: str  # where webhooks are posted
+    procs: Processes  # holds the setup's environment; starts and stops its processes
+    commands: list[tuple[str, list[str]]]  # each process: its name, its interpreter args
+
+
 @contextmanager
-def _setup(name: str, workdir: Path, recorder: str) -> Any:
-    """Start one setup's processes; yields the base URL webhooks are posted to."""
+def prepared(name: str, workdir: Path, recorder: str) -> Iterator[Setup]:
+    """One setup's database (scratch PostgreSQL, flushed Redis; migrated and seeded) and
+    the processes to start on it; none is started here."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
     env = _common_env(workdir, recorder)
     with _database_for(name) as pg_url:
         if name == "pg+arq":
@@ -100,23 +108,32 @@ def _setup(name: str, workdir: Path, recorder: str) -> Any:
             env.update(DATABASE_BACKEND="postgres", DATABASE_URL=pg_url, QUEUE_BACKEND="arq",
                        QUEUE_REDIS_URL=redis_url)
         procs = Processes(workdir, env, name)
+        if name == "bare":
+            commands = [("bare", ["-m", "bench.delivery_servers", "bare", str(port), recorder])]
+        else:
+            procs.run("-m", "bootstrap.cli", "migrate")
+            history.seed(env["DATABASE_URL"], history.history_size())
+            serve = ["-m", "bootstrap.cli", "serve", "--port", str(port)]
+            if name == "embedded":
+                serve.append("--with-worker")
+            serve += ["--workers", os.environ.get("BENCH_DELIVERY_API_PROCESSES", "1")]
+            commands = [("api", serve)]
+            if name != "embedded":
+                commands.append(("worker", ["-m", "bootstrap.cli", "worker"]))
+        yield Setup(f"http://127.0.0.1:{port}", procs, commands)
+
+
+@contextmanager
+def _setup(name: str, workdir: Path, recorder: str) -> Any:
+    """Start one setup's processes; yields the base URL webhooks are posted to."""
+    with prepared(name, workdir, recorder) as setup:
         try:
-            if name == "bare":
-                procs.start("bare", "-m", "bench.delivery_servers", "bare", str(port), recorder)
-            else:
-                procs.run("-m", "bootstrap.cli", "migrate")
-                history.seed(env["DATABASE_URL"], history.history_size())
-                serve = ["-m", "bootstrap.cli", "serve", "--port", str(port)]
-                if name == "embedded":
-                    serve.append("--with-worker")
-                serve += ["--workers", os.environ.get("BENCH_DELIVERY_API_PROCESSES", "1")]
-                procs.start("api", *serve)
-                if name != "embedded":
-                    procs.start("worker", "-m", "bootstrap.cli", "worker")
-            procs.wait_ready(url)
-            yield url, procs
+            for process, args in setup.commands:
+                setup.procs.start(process, *args)
+            setup.procs.wait_ready(setup.url)
+            yield setup.url, setup.procs
         finally:
-            procs.stop()
+            setup.procs.stop()
 
 
 @contextmanager

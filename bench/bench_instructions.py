@@ -34,8 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import callgrind, instructions_delivery, intake_check
-from bench.bench_intake import REDIS_URL, _flush_redis, _reset_pg
+from bench import callgrind, instructions_delivery
+from bench.bench_intake import Check, bare_server, pg_servers, sqlite_servers
 from bench.intake_load import LoadSpec, build_requests
 from bench.intake_run import Server
 
@@ -85,7 +85,7 @@ def keep_path(name: str) -> Path | None:
     return Path(KEEP) / f"{re.sub(r'[^A-Za-z0-9]+', '_', name)}.callgrind" if KEEP else None
 
 
-async def _count(name: str, server: Server, check: object) -> Count:
+async def _count(name: str, server: Server, check: Check) -> Count:
     counted = callgrind.Counted(server.argv, server.env, server.cwd)
     try:
         await callgrind.wait_until(_listening(server.port), [counted])
@@ -100,49 +100,11 @@ async def _count(name: str, server: Server, check: object) -> Count:
         writer.close()
         if statuses != [200] * REQUESTS:
             raise RuntimeError(f"{name}: answers other than 200: {sorted(set(statuses))}")
-        stored, queued = await check([sid for sid, _ in requests])  # type: ignore[operator]
+        stored, queued = await check([sid for sid, _ in requests])
         return Count(name, counted.totals(keep_path(name)), REQUESTS,
                      stored == queued == len(requests))
     finally:
         await asyncio.to_thread(counted.stop)
-
-
-async def _sqlite(tmp: Path) -> list[Count]:
-    ceiling_db, app_db, queue_db = tmp / "ceiling.db", tmp / "app.db", tmp / "queue.db"
-
-    async def ceiling_check(sids: list[str]) -> tuple[int, int]:
-        return intake_check.check_sqlite_ceiling(ceiling_db, sids)
-
-    async def app_check(sids: list[str]) -> tuple[int, int]:
-        return intake_check.check_embedded(app_db, queue_db, sids)
-
-    env = {"DATABASE_URL": f"sqlite:///{app_db}", "QUEUE_SQLITE_DB_PATH": str(queue_db)}
-    return [
-        await _count("bare + validator + SQLite insert",
-                     Server.reference("sqlite", str(ceiling_db)), ceiling_check),
-        await _count("wta serve, embedded defaults",
-                     Server.wta(env, tmp, "instructions-sqlite", 1), app_check),
-    ]
-
-
-async def _pg(tmp: Path) -> list[Count]:
-    dsn = await _reset_pg()
-    await _flush_redis()
-
-    async def ceiling_check(sids: list[str]) -> tuple[int, int]:
-        return await intake_check.check_pg_ceiling(dsn, REDIS_URL, sids)
-
-    async def app_check(sids: list[str]) -> tuple[int, int]:
-        return await intake_check.check_pg_arq(dsn, REDIS_URL, sids)
-
-    env = {"DATABASE_BACKEND": "postgres", "DATABASE_URL": dsn, "QUEUE_BACKEND": "arq",
-           "QUEUE_REDIS_URL": REDIS_URL}
-    return [
-        await _count("bare + validator + asyncpg INSERT + Redis LPUSH",
-                     Server.reference("pg", dsn, REDIS_URL), ceiling_check),
-        await _count("wta serve, postgres + arq",
-                     Server.wta(env, tmp, "instructions-pg", 1), app_check),
-    ]
 
 
 def _print(counts: list[Count]) -> None:
@@ -168,7 +130,7 @@ async def main() -> None:
     if "delivery" in PATHS:
         setups = ["bare"] + [s for s, kind in (("embedded", "sqlite"), ("pg+arq", "pg"))
                              if ONLY in ("", kind)]
-        await instructions_delivery.run(setups, MESSAGES, REDIS_URL, keep_path)
+        await instructions_delivery.run(setups, MESSAGES, keep_path)
 
 
 async def _intake() -> None:
@@ -177,14 +139,10 @@ async def _intake() -> None:
           "process; ratios: the ceiling's (or bare's) count over the row's", flush=True)
     with tempfile.TemporaryDirectory(prefix="wta-bench-instructions-") as name:
         tmp = Path(name)
-
-        async def bare_check(sids: list[str]) -> tuple[int, int]:
-            return len(sids), len(sids)
-
-        counts = [await _count("bare FastAPI form endpoint", Server.reference("bare"),
-                               bare_check)]
+        contenders = [bare_server()]
         if ONLY in ("", "sqlite"):
-            counts += await _sqlite(tmp)
+            contenders += sqlite_servers(tmp, "instructions", "instructions-sqlite", 1)
         if ONLY in ("", "pg"):
-            counts += await _pg(tmp)
+            contenders += await pg_servers(tmp, "instructions-pg", 1)
+        counts = [await _count(*contender) for contender in contenders]
     _print(counts)

@@ -23,6 +23,7 @@ import os
 import statistics
 import tempfile
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,9 @@ ADMIN_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
 CONCURRENCY = (32, 128)
 PG_DB = "wta_bench_intake"
+
+Check = Callable[[list[str]], Awaitable[tuple[int, int]]]
+Contender = tuple[str, Server, Check]  # a row's name, its server, its stored+queued check
 
 
 @dataclass
@@ -76,13 +80,13 @@ async def _flush_redis() -> None:
         await client.aclose()
 
 
-async def _measure(name: str, server: Server, concurrency: int, check: object) -> Row:
+async def _measure(name: str, server: Server, concurrency: int, check: Check) -> Row:
     async with server:
         cpu_before = server.cpu_seconds()
         load = await asyncio.to_thread(run_load, server.port, concurrency, SECONDS,
                                        uuid.uuid4().hex[:12])
         cpu = server.cpu_seconds() - cpu_before
-    stored, queued = await check(load.ok_sids)  # type: ignore[operator]
+    stored, queued = await check(load.ok_sids)
     ms = sorted(x / 1e6 for x in load.latencies_ns) or [0.0]
     return Row(
         name, concurrency, len(load.latencies_ns) / SECONDS,
@@ -92,9 +96,19 @@ async def _measure(name: str, server: Server, concurrency: int, check: object) -
     )
 
 
-async def _sqlite_rows(tmp: Path, concurrency: int, tag: str) -> list[Row]:
-    ceiling_db = tmp / f"ceiling-{tag}.db"
-    app_db, queue_db = tmp / f"app-{tag}.db", tmp / f"queue-{tag}.db"
+async def _bare_check(sids: list[str]) -> tuple[int, int]:
+    return len(sids), len(sids)  # stores nothing: every 200 counts
+
+
+def bare_server() -> Contender:
+    return "bare FastAPI form endpoint", Server.reference("bare"), _bare_check
+
+
+def sqlite_servers(tmp: Path, tag: str, name: str, workers: int) -> list[Contender]:
+    """The SQLite ceiling and ``wta serve`` on the embedded defaults (migrated, seeded),
+    their files named by ``tag``, the server's profile by ``name``."""
+    ceiling_db, app_db = tmp / f"ceiling-{tag}.db", tmp / f"app-{tag}.db"
+    queue_db = tmp / f"queue-{tag}.db"
 
     async def ceiling_check(sids: list[str]) -> tuple[int, int]:
         return intake_check.check_sqlite_ceiling(ceiling_db, sids)
@@ -104,15 +118,15 @@ async def _sqlite_rows(tmp: Path, concurrency: int, tag: str) -> list[Row]:
 
     env = {"DATABASE_URL": f"sqlite:///{app_db}", "QUEUE_SQLITE_DB_PATH": str(queue_db)}
     return [
-        await _measure("bare + validator + SQLite insert",
-                       Server.reference("sqlite", str(ceiling_db)), concurrency, ceiling_check),
-        await _measure("wta serve, embedded defaults",
-                       Server.wta(env, tmp, f"sqlite-c{concurrency}-{tag}", WORKERS),
-                       concurrency, app_check),
+        ("bare + validator + SQLite insert", Server.reference("sqlite", str(ceiling_db)),
+         ceiling_check),
+        ("wta serve, embedded defaults", Server.wta(env, tmp, name, workers), app_check),
     ]
 
 
-async def _pg_rows(tmp: Path, concurrency: int, tag: str) -> list[Row]:
+async def pg_servers(tmp: Path, name: str, workers: int) -> list[Contender]:
+    """The PostgreSQL + Redis ceiling and ``wta serve`` on postgres + arq, on a fresh
+    database and a flushed Redis."""
     dsn = await _reset_pg()
     await _flush_redis()
 
@@ -124,27 +138,23 @@ async def _pg_rows(tmp: Path, concurrency: int, tag: str) -> list[Row]:
 
     env = {"DATABASE_BACKEND": "postgres", "DATABASE_URL": dsn, "QUEUE_BACKEND": "arq",
            "QUEUE_REDIS_URL": REDIS_URL}
-    rows = [await _measure("bare + validator + asyncpg INSERT + Redis LPUSH",
-                           Server.reference("pg", dsn, REDIS_URL), concurrency, ceiling_check)]
-    rows.append(await _measure("wta serve, postgres + arq",
-                               Server.wta(env, tmp, f"pg-c{concurrency}-{tag}", WORKERS),
-                               concurrency, app_check))
-    return rows
+    return [
+        ("bare + validator + asyncpg INSERT + Redis LPUSH",
+         Server.reference("pg", dsn, REDIS_URL), ceiling_check),
+        ("wta serve, postgres + arq", Server.wta(env, tmp, name, workers), app_check),
+    ]
 
 
 async def _round(tmp: Path, tag: str) -> list[Row]:
     rows: list[Row] = []
     for concurrency in CONCURRENCY:
-
-        async def bare_check(sids: list[str]) -> tuple[int, int]:
-            return len(sids), len(sids)  # stores nothing: every 200 counts
-
-        rows.append(await _measure("bare FastAPI form endpoint", Server.reference("bare"),
-                                   concurrency, bare_check))
+        contenders = [bare_server()]
         if ONLY in ("", "sqlite"):
-            rows += await _sqlite_rows(tmp, concurrency, tag)
+            contenders += sqlite_servers(tmp, tag, f"sqlite-c{concurrency}-{tag}", WORKERS)
         if ONLY in ("", "pg"):
-            rows += await _pg_rows(tmp, concurrency, tag)
+            contenders += await pg_servers(tmp, f"pg-c{concurrency}-{tag}", WORKERS)
+        for name, server, check in contenders:
+            rows.append(await _measure(name, server, concurrency, check))
     return rows
 
 

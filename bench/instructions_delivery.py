@@ -20,8 +20,8 @@ from pathlib import Path
 
 import httpx
 
-from bench import callgrind, history
-from bench.bench_delivery import _common_env, _flush_redis, _postgres_database
+from bench import callgrind
+from bench.bench_delivery import prepared
 from bench.delivery_servers import INBOUND_PATH
 from bench.open_loop import signed_requests
 from bench.processes import Processes, free_port
@@ -40,37 +40,14 @@ def _healthy(url: str) -> Callable[[], bool]:
 
 
 @contextlib.asynccontextmanager
-async def _setup(name: str, workdir: Path, recorder: str,
-                 redis_url: str) -> AsyncIterator[tuple[str, list[callgrind.Counted]]]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = _common_env(workdir, recorder)
-    with contextlib.ExitStack() as stack:
-        if name == "pg+arq":
-            pg_url = stack.enter_context(_postgres_database())
-            _flush_redis(redis_url)
-            env.update(DATABASE_BACKEND="postgres", DATABASE_URL=pg_url, QUEUE_BACKEND="arq",
-                       QUEUE_REDIS_URL=redis_url)
-        procs = Processes(workdir, env, name)
-        python = sys.executable
-        counted: list[callgrind.Counted] = []
+async def _setup(name: str, workdir: Path,
+                 recorder: str) -> AsyncIterator[tuple[str, list[callgrind.Counted]]]:
+    with prepared(name, workdir, recorder) as setup:
+        counted = [callgrind.Counted([sys.executable, *args], setup.procs.env, workdir)
+                   for _, args in setup.commands]
         try:
-            if name == "bare":
-                counted.append(callgrind.Counted(
-                    [python, "-m", "bench.delivery_servers", "bare", str(port), recorder],
-                    procs.env, workdir))
-            else:
-                procs.run("-m", "bootstrap.cli", "migrate")
-                history.seed(env["DATABASE_URL"], history.history_size())
-                serve = [python, "-m", "bootstrap.cli", "serve", "--port", str(port)]
-                if name == "embedded":
-                    serve.append("--with-worker")
-                counted.append(callgrind.Counted(serve, procs.env, workdir))
-                if name != "embedded":
-                    counted.append(callgrind.Counted(
-                        [python, "-m", "bootstrap.cli", "worker"], procs.env, workdir))
-            await callgrind.wait_until(_healthy(url), counted)
-            yield url, counted
+            await callgrind.wait_until(_healthy(setup.url), counted)
+            yield setup.url, counted
         finally:
             for process in counted:
                 await asyncio.to_thread(process.stop)
@@ -92,11 +69,11 @@ async def _deliver(client: httpx.AsyncClient, url: str, recorder: str,
     raise RuntimeError("no reply reached the recorder within 60 s")
 
 
-async def count(name: str, messages: int, recorder: str, redis_url: str,
+async def count(name: str, messages: int, recorder: str,
                 keep: Callable[[str], Path | None]) -> float:
     """Instructions per delivered message, all of the setup's processes together."""
     with tempfile.TemporaryDirectory(prefix="wta-instructions-delivery-") as tmp:
-        async with _setup(name, Path(tmp), recorder, redis_url) as (url, counted), \
+        async with _setup(name, Path(tmp), recorder) as (url, counted), \
                 httpx.AsyncClient(timeout=30.0) as client:
             batch = signed_requests(url, WARMUP + messages, uuid.uuid4().hex[:8])
             for message in batch[:WARMUP]:
@@ -108,7 +85,7 @@ async def count(name: str, messages: int, recorder: str, redis_url: str,
     return total / messages
 
 
-async def run(setups: list[str], messages: int, redis_url: str,
+async def run(setups: list[str], messages: int,
               keep: Callable[[str], Path | None]) -> None:
     with tempfile.TemporaryDirectory(prefix="wta-instructions-recorder-") as tmp:
         recorder_port = free_port()
@@ -118,7 +95,7 @@ async def run(setups: list[str], messages: int, redis_url: str,
                       str(recorder_port))
         try:
             servers.wait_ready(recorder)
-            counts = [(name, await count(name, messages, recorder, redis_url, keep))
+            counts = [(name, await count(name, messages, recorder, keep))
                       for name in setups]
         finally:
             servers.stop()

@@ -64,9 +64,8 @@ def _screened(folded: str) -> bool:
     return any(word in folded for word in _SCREEN_WORDS)
 
 _MIN_KNOWN_LENGTH = 6  # shorter "secrets" would scrub ordinary words
-# Joins a line's values for one screening (``Redactor._plain``): no secret word contains it.
+# Joins a line's values for one scrub (``Redactor._plain``): no secret word contains it.
 _SEPARATOR = "\x00"
-_PLAIN_KEYS_REMEMBERED = 1024
 
 
 def secret_values(settings: Settings) -> list[str]:
@@ -100,6 +99,7 @@ def _is_secret_key(key: str) -> bool:
     return key.lower().replace("-", "_") in SECRET_KEYS
 
 
+@functools.lru_cache(maxsize=1024)
 def _is_contact_key(key: object) -> bool:
     return isinstance(key, str) and key.lower().replace("-", "_") in CONTACT_KEYS
 
@@ -137,8 +137,6 @@ class Redactor:
         self._known = sorted({k for k in known if len(k) >= _MIN_KNOWN_LENGTH},
                              key=len, reverse=True)
         self._mask_contacts = mask_contacts
-        # Keys seen to need no masking by name: a line's keys are a few dozen names.
-        self._plain_keys: set[str] = set()
 
     def scrub(self, text: str) -> str:
         for value in self._known:
@@ -179,37 +177,18 @@ class Redactor:
         """True when ``_value`` would return every value as it is.
 
         Nearly every line holds no secret, and scrubbing its values one by one was a third
-        of the line's cost. So the line's texts are screened once, joined: anything found
-        in one value is found in the join, and a match across a separator only sends the
-        line to the value-by-value path, never lets a secret through.
+        of the line's cost. So the line's texts are scrubbed once, joined: what would
+        change in one value changes in the join, and a change across a separator only sends
+        the line to the value-by-value path, never lets a secret through.
         """
         texts: list[str] = []
-        plain_keys = self._plain_keys
         for key, value in event_dict.items():
-            if key not in plain_keys and not self._learn_plain_key(key):
-                return False
+            if not isinstance(key, str) or _is_secret_key(key) or (
+                    self._mask_contacts and _is_contact_key(key)):
+                return False  # masked by its name
             if type(value) is str:
                 texts.append(value)
             elif not (value is None or isinstance(value, bool | int | float)):
                 return False  # bytes, containers and objects: scrubbed value by value
-        return not self._suspect(_SEPARATOR.join(texts))
-
-    def _learn_plain_key(self, key: object) -> bool:
-        """Whether ``key`` is neither a secret's nor a contact's; remembered when it is."""
-        if not isinstance(key, str) or _is_secret_key(key) or (
-                self._mask_contacts and _is_contact_key(key)):
-            return False
-        if len(self._plain_keys) < _PLAIN_KEYS_REMEMBERED:
-            self._plain_keys.add(key)
-        return True
-
-    def _suspect(self, text: str) -> bool:
-        """Whether ``scrub`` could change ``text``: each of its steps' preconditions."""
-        if any(value in text for value in self._known):
-            return True
-        if _RUNTIME_SECRETS and any(
-                word in _RUNTIME_SECRETS for word in _SECRET_WORD.findall(text)):
-            return True
-        if _screened(text.casefold()):
-            return True
-        return self._mask_contacts and ("+" in text or "%2" in text or "@" in text)
+        joined = _SEPARATOR.join(texts)
+        return self.scrub(joined) == joined
